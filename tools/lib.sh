@@ -1,0 +1,32 @@
+# Shared helpers for the tools/ scripts.  Sourced, not executed.
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Every download and build lives under one ignored folder.
+DEPS=${USERPTR_DEPS:-$TOP/_deps}
+ROOTS=$DEPS/roots
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# The Debian archive address this machine's apt is configured with.  It is
+# read at run time so no registry host name is ever written into the tree.
+debian_mirror() {
+	local f uri
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		# deb822: the first URIs: line whose stanza has a non-security suite
+		uri=$(awk '
+			/^URIs:/ { u = $2 }
+			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i !~ /-security$/) s = 1 }
+			/^$/ { if (u != "" && s) { print u; exit } u = ""; s = 0 }
+			END { if (u != "" && s) print u }' "$f" | head -n1)
+		[ -n "$uri" ] && { echo "${uri%/}"; return 0; }
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		uri=$(awk '$1 == "deb" && $3 !~ /-security$/ {
+			for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/) { print $i; exit } }' "$f")
+		[ -n "$uri" ] && { echo "${uri%/}"; return 0; }
+	done
+	return 1
+}
