@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest UAPI additions for blob userptr resources (docs/design.md, "Guest
+ * UAPI").  The kernel series adds exactly these to
+ * include/uapi/drm/virtgpu_drm.h and the Mesa series to its copy in
+ * include/drm-uapi/virtgpu_drm.h; tests/unit/test_protocol.c checks that the
+ * three stay identical.
+ */
+#ifndef VIRTGPU_USERPTR_UAPI_H
+#define VIRTGPU_USERPTR_UAPI_H
+
+#include <linux/types.h>
+
+/*
+ * GETPARAM: bitmask of the userptr modes this kernel supports, 0 or -EINVAL
+ * (older kernels) when none.
+ */
+#define VIRTGPU_PARAM_USERPTR 9
+#define VIRTGPU_USERPTR_MODE_PINNED (1 << 0)	/* FOLL_LONGTERM pins */
+#define VIRTGPU_USERPTR_MODE_HMM    (1 << 1)	/* hmm_range_fault + notifier */
+
+/*
+ * drm_virtgpu_resource_create_blob.blob_flags additions.  USE_USERPTR is
+ * only valid with VIRTGPU_BLOB_MEM_GUEST; the resource's backing is then the
+ * caller's pages at [userptr, userptr + size) instead of new shmem.
+ */
+#define VIRTGPU_BLOB_FLAG_USE_USERPTR      0x0008
+#define VIRTGPU_BLOB_FLAG_USERPTR_READONLY 0x0010	/* device never writes */
+#define VIRTGPU_BLOB_FLAG_USERPTR_HMM      0x0020	/* HMM mode, else pinned */
+
+/*
+ * struct drm_virtgpu_resource_create_blob grows by one trailing field
+ * (48 -> 56 bytes); DRM zero-extends older callers' structs, so they keep
+ * working and read userptr as 0:
+ *
+ *	__u64 blob_id;
+ *	__u64 userptr;	// page-aligned user address, with USE_USERPTR
+ */
+#define VIRTGPU_RESOURCE_CREATE_BLOB_USERPTR_SIZE 56
+
+#endif /* VIRTGPU_USERPTR_UAPI_H */
