@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The protocol headers in include/ against the upstream headers they extend:
+ * new flag bits must not collide with existing ones, the grown create_blob
+ * struct must keep every old field at its offset, and the wire structs must
+ * have the sizes both sides assume.
+ */
+#include <stddef.h>
+#include <stdio.h>
+
+#include <virtgpu_drm.h>
+
+#include "amdgpu_userptr_proto.h"
+#include "virtgpu_userptr_uapi.h"
+#include "virtio_gpu_userptr.h"
+
+static int failures;
+
+#define CHECK(cond)                                                          \
+   do {                                                                      \
+      if (!(cond)) {                                                         \
+         fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,    \
+                 #cond);                                                     \
+         failures++;                                                         \
+      }                                                                      \
+   } while (0)
+
+/* The struct as the series defines it: Linux 6.12's plus one field. */
+struct create_blob_userptr {
+   struct drm_virtgpu_resource_create_blob base;
+   __u64 userptr;
+};
+
+int
+main(void)
+{
+   const unsigned userptr_flags = VIRTGPU_BLOB_FLAG_USE_USERPTR |
+                                  VIRTGPU_BLOB_FLAG_USERPTR_READONLY |
+                                  VIRTGPU_BLOB_FLAG_USERPTR_HMM;
+
+   const unsigned existing_flags = VIRTGPU_BLOB_FLAG_USE_MAPPABLE |
+                                   VIRTGPU_BLOB_FLAG_USE_SHAREABLE |
+                                   VIRTGPU_BLOB_FLAG_USE_CROSS_DEVICE;
+
+   /* New blob flags are fresh bits above the existing ones. */
+   CHECK((userptr_flags & existing_flags) == 0);
+   CHECK(userptr_flags > existing_flags);
+   CHECK(__builtin_popcount(userptr_flags) == 3);
+
+   /* Growing at the end keeps the old layout; DRM zero-extends old callers. */
+   CHECK(sizeof(struct drm_virtgpu_resource_create_blob) == 48);
+   CHECK(offsetof(struct drm_virtgpu_resource_create_blob, blob_id) == 40);
+   CHECK(offsetof(struct create_blob_userptr, userptr) == 48);
+   CHECK(sizeof(struct create_blob_userptr) ==
+         VIRTGPU_RESOURCE_CREATE_BLOB_USERPTR_SIZE);
+
+   /* GETPARAM follows the last one in Linux 6.12. */
+   CHECK(VIRTGPU_PARAM_USERPTR == VIRTGPU_PARAM_EXPLICIT_DEBUG_NAME + 1);
+
+   /* virtio blob flags: USE_MAPPABLE 1, USE_SHAREABLE 2, CROSS_DEVICE 4. */
+   CHECK((VIRTIO_GPU_BLOB_FLAG_GUEST_READONLY & 0x7) == 0);
+
+   /* ccmd wire sizes: multiples of 8, header first. */
+   CHECK(sizeof(struct amdgpu_ccmd_userptr_import_req) % 8 == 0);
+   CHECK(offsetof(struct amdgpu_ccmd_userptr_import_req, res_id) == 16);
+   CHECK(sizeof(struct amdgpu_ccmd_userptr_import_rsp) == 8);
+
+   if (failures) {
+      fprintf(stderr, "%d protocol checks failed\n", failures);
+      return 1;
+   }
+   printf("protocol headers consistent\n");
+   return 0;
+}
