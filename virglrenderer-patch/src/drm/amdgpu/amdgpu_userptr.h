@@ -1,0 +1,130 @@
+/*
+ * Copyright 2026 The virtgpu-userptr authors
+ * SPDX-License-Identifier: MIT
+ */
+
+/*
+ * Guest userptr resources for the AMD native context.
+ *
+ * A guest hands over a list of its RAM pages (as the VMM's iovecs into guest
+ * RAM).  This file makes them one contiguous host range without copying (a
+ * reserved VA window into which each run of guest RAM is aliased), imports
+ * that range into amdgpu as a userptr BO, and keeps it coherent: detach
+ * replaces the window with PROT_NONE, which makes host amdgpu's HMM notifier
+ * wait until the GPU is done with the old pages; attach aliases the new
+ * pages into the same range and amdgpu revalidates the BO at its next CS.
+ *
+ * Nothing here knows virglrenderer's types: the glue passes iovecs and
+ * res_ids and keeps the returned GEM handle in its BO table.
+ */
+
+#ifndef AMDGPU_USERPTR_H
+#define AMDGPU_USERPTR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct amdgpu_userptr;
+struct amdgpu_userptr_table;
+
+struct amdgpu_userptr_limits {
+   uint32_t max_entries;      /* iovecs per userptr */
+   uint64_t max_size;         /* bytes per userptr */
+   uint32_t max_count;        /* userptrs per context */
+   uint64_t max_total;        /* bytes of all userptrs of a context */
+};
+
+/* The limits of docs/design.md, section 7. */
+#define AMDGPU_USERPTR_DEFAULT_LIMITS                                         \
+   (struct amdgpu_userptr_limits) {                                          \
+      .max_entries = 16384, .max_size = 4ull << 30, .max_count = 4096,       \
+      .max_total = 64ull << 30,                                              \
+   }
+
+/* How a userptr BO is made and released; amdgpu_userptr_ops_amdgpu() uses
+ * the amdgpu ioctls on drm_fd, tests may substitute their own. */
+struct amdgpu_userptr_ops {
+   int (*create_bo)(void *data, void *addr, uint64_t size, bool readonly,
+                    uint32_t *handle);
+   void (*close_bo)(void *data, uint32_t handle);
+   void *data;
+};
+
+void
+amdgpu_userptr_ops_amdgpu(struct amdgpu_userptr_ops *ops, int drm_fd);
+
+typedef void (*amdgpu_userptr_log_fn)(void *data, const char *fmt, ...)
+   __attribute__((format(printf, 2, 3)));
+
+struct amdgpu_userptr_table *
+amdgpu_userptr_table_create(const struct amdgpu_userptr_ops *ops,
+                            const struct amdgpu_userptr_limits *limits,
+                            amdgpu_userptr_log_fn log, void *log_data);
+
+/* Destroys every userptr of the table (context teardown). */
+void
+amdgpu_userptr_table_destroy(struct amdgpu_userptr_table *table);
+
+/*
+ * Guest RAM as the VMM registered it: every iovec must lie inside one of
+ * these ranges.  Without a registration, an iovec must lie inside one
+ * MAP_SHARED mapping of this process (what a VMM's shared guest RAM is).
+ */
+int
+amdgpu_userptr_table_add_guest_ram(struct amdgpu_userptr_table *table,
+                                   void *base, uint64_t size);
+
+/*
+ * Validates the guest's iovecs, builds the window and creates the BO.
+ * Returns 0 or a negative errno (docs/design.md, host errno table).
+ */
+int
+amdgpu_userptr_import(struct amdgpu_userptr_table *table, uint32_t res_id,
+                      const struct iovec *iov, unsigned niov, uint64_t size,
+                      bool readonly, struct amdgpu_userptr **out);
+
+struct amdgpu_userptr *
+amdgpu_userptr_lookup(struct amdgpu_userptr_table *table, uint32_t res_id);
+
+uint32_t
+amdgpu_userptr_handle(const struct amdgpu_userptr *up);
+
+bool
+amdgpu_userptr_is_readonly(const struct amdgpu_userptr *up);
+
+bool
+amdgpu_userptr_is_attached(const struct amdgpu_userptr *up);
+
+/* The host view of the pages, for tests; NULL-free, always valid. */
+void *
+amdgpu_userptr_window(const struct amdgpu_userptr *up);
+
+/*
+ * Invalidation: on return no guest page is mapped in the window any more
+ * and, since host amdgpu's notifier waited for the BO's fences during the
+ * unmap, the GPU can no longer reach the old pages.
+ */
+int
+amdgpu_userptr_detach(struct amdgpu_userptr *up);
+
+/* Revalidation: aliases the new pages into the same window range. */
+int
+amdgpu_userptr_attach(struct amdgpu_userptr *up, const struct iovec *iov,
+                      unsigned niov);
+
+void
+amdgpu_userptr_destroy(struct amdgpu_userptr *up);
+
+struct amdgpu_userptr_stats {
+   uint64_t imports, detaches, attaches, destroys;
+   uint64_t runs_aliased;     /* mremap calls: grows with runs, not pages */
+   uint32_t count;            /* live userptrs */
+   uint64_t total;            /* live bytes */
+};
+
+void
+amdgpu_userptr_table_stats(const struct amdgpu_userptr_table *table,
+                           struct amdgpu_userptr_stats *stats);
+
+#endif /* AMDGPU_USERPTR_H */
