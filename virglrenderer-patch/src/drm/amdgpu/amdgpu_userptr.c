@@ -59,6 +59,7 @@ log_stderr(void *data, const char *fmt, ...)
 {
    va_list ap;
 
+   (void)data;
    va_start(ap, fmt);
    fputs("amdgpu_userptr: ", stderr);
    vfprintf(stderr, fmt, ap);
@@ -561,4 +562,25 @@ amdgpu_userptr_destroy(struct amdgpu_userptr *up)
    table->stats.count--;
    table->stats.total -= up->size;
    free(up);
+}
+
+int
+amdgpu_userptr_va_op(int drm_fd, const struct amdgpu_userptr *up,
+                     uint32_t op, uint64_t va, uint64_t offset, uint64_t size,
+                     uint64_t flags)
+{
+   struct drm_amdgpu_gem_va args = {
+      .handle = up->handle,
+      .operation = op,
+      .flags = flags,
+      .va_address = va,
+      .offset_in_bo = offset,
+      .map_size = size,
+   };
+
+   if (up->readonly)
+      args.flags &= ~(uint64_t)AMDGPU_VM_PAGE_WRITEABLE;
+   if (drmIoctl(drm_fd, DRM_IOCTL_AMDGPU_GEM_VA, &args))
+      return -errno;
+   return 0;
 }

@@ -116,6 +116,16 @@ amdgpu_userptr_attach(struct amdgpu_userptr *up, const struct iovec *iov,
 void
 amdgpu_userptr_destroy(struct amdgpu_userptr *up);
 
+/*
+ * AMDGPU_GEM_VA on the userptr BO of drm_fd: the guest's BO_VA_OP for a
+ * userptr.  A read-only userptr is never mapped writable, whatever the
+ * guest asked.
+ */
+int
+amdgpu_userptr_va_op(int drm_fd, const struct amdgpu_userptr *up,
+                     uint32_t op, uint64_t va, uint64_t offset, uint64_t size,
+                     uint64_t flags);
+
 struct amdgpu_userptr_stats {
    uint64_t imports, detaches, attaches, destroys;
    uint64_t runs_aliased;     /* mremap calls: grows with runs, not pages */
