@@ -1,0 +1,63 @@
+/*
+ * Copyright 2026 The virtgpu-userptr authors
+ * SPDX-License-Identifier: MIT
+ *
+ * Helpers for programs that drive the simulated amdgpu through Debian's
+ * libdrm_amdgpu: open the device, map BOs in the GPU VM, build SDMA
+ * packets and submit them.
+ */
+#ifndef SIM_UTIL_H
+#define SIM_UTIL_H
+
+#include <amdgpu.h>
+#include <amdgpu_drm.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sim_gpu {
+	int fd;
+	amdgpu_device_handle dev;
+	amdgpu_context_handle ctx;
+	uint32_t drm_major, drm_minor;
+};
+
+struct sim_buf {
+	amdgpu_bo_handle bo;	/* NULL for userptr: libdrm cannot import one */
+	uint32_t handle;	/* GEM handle */
+	int fd;
+	amdgpu_va_handle va_handle;
+	uint64_t va;
+	uint64_t size;
+	void *cpu;		/* NULL for userptr and unmapped BOs */
+};
+
+struct sim_ib {
+	struct sim_buf buf;
+	uint32_t *dw;
+	unsigned n;
+};
+
+int sim_gpu_open(struct sim_gpu *gpu);
+void sim_gpu_close(struct sim_gpu *gpu);
+int sim_buf_gtt(struct sim_gpu *gpu, uint64_t size, struct sim_buf *buf);
+/* Raw GEM_USERPTR (flags as the caller wants), mapped at a fresh VA. */
+int sim_buf_userptr(struct sim_gpu *gpu, void *ptr, uint64_t size,
+		    uint32_t flags, struct sim_buf *buf);
+void sim_buf_free(struct sim_buf *buf);
+int sim_ib_init(struct sim_gpu *gpu, struct sim_ib *ib);
+void sim_ib_fini(struct sim_ib *ib);
+void sim_sdma_copy(struct sim_ib *ib, uint64_t dst, uint64_t src,
+		   uint64_t bytes);
+void sim_sdma_fill(struct sim_ib *ib, uint64_t dst, uint32_t value,
+		   uint64_t bytes);
+void sim_sdma_write(struct sim_ib *ib, uint64_t dst, const uint32_t *data,
+		    unsigned count);
+/* Submits the IB on SDMA with @bos in the BO list; waits when @wait.
+ * Returns 0 or the submission's (negative) error, e.g. -EFAULT. */
+int sim_submit(struct sim_gpu *gpu, struct sim_ib *ib,
+	       const uint32_t *handles, unsigned num_handles, bool wait,
+	       uint64_t *seq_out);
+int sim_fence_wait(struct sim_gpu *gpu, uint64_t seq, uint64_t timeout_ns,
+		   bool *signaled);
+
+#endif /* SIM_UTIL_H */

@@ -1,0 +1,476 @@
+/*
+ * Copyright 2026 The virtgpu-userptr authors
+ * SPDX-License-Identifier: MIT
+ *
+ * The simulated amdgpu through Debian's libdrm_amdgpu: every case checks
+ * bytes or the errno Linux 6.12's amdgpu gives.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <xf86drm.h>
+
+#include "amdgpu_sim_stats.h"
+#include "sim_util.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                   \
+	do {                                                               \
+		if (!(cond)) {                                             \
+			printf("FAIL %s:%d: %s: ", __func__, __LINE__, #cond); \
+			printf(__VA_ARGS__);                               \
+			printf("\n");                                      \
+			failures++;                                        \
+		}                                                          \
+	} while (0)
+
+static struct amdgpu_sim_stats
+stats(void)
+{
+	struct amdgpu_sim_stats s;
+
+	amdgpu_sim_get_stats(&s);
+	return s;
+}
+
+static bool
+all_bytes(const void *p, uint8_t v, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != v)
+			return false;
+	return true;
+}
+
+static bool
+all_dwords(const void *p, uint32_t v, size_t bytes)
+{
+	const uint32_t *d = p;
+
+	for (size_t i = 0; i < bytes / 4; i++)
+		if (d[i] != v)
+			return false;
+	return true;
+}
+
+static void
+test_device(struct sim_gpu *gpu)
+{
+	struct amdgpu_gpu_info info;
+	drmVersionPtr ver = drmGetVersion(gpu->fd);
+
+	CHECK(ver && !strcmp(ver->name, "amdgpu"), "driver %s", ver ? ver->name : "?");
+	CHECK(ver && ver->version_major == 3 && ver->version_minor == 61,
+	      "DRM %d.%d, want Linux 6.12's 3.61", ver ? ver->version_major : -1,
+	      ver ? ver->version_minor : -1);
+	drmFreeVersion(ver);
+	CHECK(gpu->drm_major == 3 && gpu->drm_minor == 61, "libdrm saw %u.%u",
+	      gpu->drm_major, gpu->drm_minor);
+	CHECK(!amdgpu_query_gpu_info(gpu->dev, &info), "gpu info");
+	CHECK(info.asic_id == 0x73bf, "navi21 device id 0x73bf, got 0x%x",
+	      info.asic_id);
+}
+
+static void
+test_fill_gtt(struct sim_gpu *gpu)
+{
+	struct sim_buf b;
+	struct sim_ib ib;
+	uint64_t before = stats().bytes_moved;
+
+	CHECK(!sim_buf_gtt(gpu, 1 << 20, &b), "alloc");
+	CHECK(!sim_ib_init(gpu, &ib), "ib");
+	memset(b.cpu, 0x11, b.size);
+	sim_sdma_fill(&ib, b.va + 4096, 0xdeadbeef, b.size - 8192);
+	CHECK(!sim_submit(gpu, &ib, &b.handle, 1, true, NULL), "submit");
+	CHECK(all_bytes(b.cpu, 0x11, 4096), "head untouched");
+	CHECK(all_dwords((uint8_t *)b.cpu + 4096, 0xdeadbeef, b.size - 8192),
+	      "filled");
+	CHECK(all_bytes((uint8_t *)b.cpu + b.size - 4096, 0x11, 4096),
+	      "tail untouched");
+	CHECK(stats().bytes_moved - before == b.size - 8192, "bytes counted");
+	sim_ib_fini(&ib);
+	sim_buf_free(&b);
+}
+
+static const uint32_t UP_FLAGS = AMDGPU_GEM_USERPTR_REGISTER |
+				 AMDGPU_GEM_USERPTR_VALIDATE;
+
+static void
+test_userptr_both_ways(struct sim_gpu *gpu)
+{
+	size_t size = 256 * 1024;
+	struct sim_buf up, gtt;
+	struct sim_ib ib;
+	uint8_t *mem = NULL;
+	uint32_t words[4] = { 1, 2, 3, 4 };
+
+	CHECK(!posix_memalign((void **)&mem, 4096, size), "memalign");
+	memset(mem, 0xaa, size);
+	CHECK(!sim_buf_userptr(gpu, mem, size, UP_FLAGS, &up), "userptr");
+	CHECK(!sim_buf_gtt(gpu, size, &gtt), "gtt");
+	CHECK(!sim_ib_init(gpu, &ib), "ib");
+
+	/* GPU writes user memory, CPU reads it: zero copy. */
+	sim_sdma_fill(&ib, up.va, 0x5a5a5a5a, size / 2);
+	sim_sdma_write(&ib, up.va + size - 16, words, 4);
+	CHECK(!sim_submit(gpu, &ib, (uint32_t[]){ up.handle }, 1, true,
+			  NULL), "submit");
+	CHECK(all_bytes(mem, 0x5a, size / 2), "GPU fill seen by the CPU");
+	CHECK(all_bytes(mem + size / 2, 0xaa, size / 2 - 16), "rest untouched");
+	CHECK(!memcmp(mem + size - 16, words, 16), "GPU write seen by the CPU");
+
+	/* CPU writes user memory, GPU copies it out. */
+	for (size_t i = 0; i < size; i++)
+		mem[i] = (uint8_t)(i * 7);
+	sim_sdma_copy(&ib, gtt.va, up.va, size);
+	CHECK(!sim_submit(gpu, &ib, (uint32_t[]){ up.handle, gtt.handle }, 2,
+			  true, NULL), "submit");
+	CHECK(!memcmp(gtt.cpu, mem, size), "GPU read the CPU's bytes");
+
+	/* GTT to userptr. */
+	memset(gtt.cpu, 0x3c, size);
+	sim_sdma_copy(&ib, up.va, gtt.va, size);
+	CHECK(!sim_submit(gpu, &ib, (uint32_t[]){ up.handle, gtt.handle }, 2,
+			  true, NULL), "submit");
+	CHECK(all_bytes(mem, 0x3c, size), "copy GTT to userptr");
+
+	sim_ib_fini(&ib);
+	sim_buf_free(&gtt);
+	sim_buf_free(&up);
+	free(mem);
+}
+
+/* munmap, then a new mapping at the same address: the next submission
+ * uses the new pages. */
+static void
+test_userptr_remap(struct sim_gpu *gpu)
+{
+	size_t size = 64 * 1024;
+	struct amdgpu_sim_stats s0 = stats(), s1;
+	struct sim_buf up, gtt;
+	struct sim_ib ib;
+	uint8_t *mem, *again;
+
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(mem != MAP_FAILED, "mmap");
+	memset(mem, 0x01, size);
+	CHECK(!sim_buf_userptr(gpu, mem, size, UP_FLAGS, &up), "userptr");
+	CHECK(!sim_buf_gtt(gpu, size, &gtt), "gtt");
+	CHECK(!sim_ib_init(gpu, &ib), "ib");
+
+	sim_sdma_copy(&ib, gtt.va, up.va, size);
+	CHECK(!sim_submit(gpu, &ib, (uint32_t[]){ up.handle, gtt.handle }, 2,
+			  true, NULL), "submit");
+	CHECK(all_bytes(gtt.cpu, 0x01, size), "old pages before munmap");
+
+	CHECK(!munmap(mem, size), "munmap");
+	/* With the range gone the submission cannot run. */
+	sim_sdma_copy(&ib, gtt.va, up.va, size);
+	CHECK(sim_submit(gpu, &ib, (uint32_t[]){ up.handle, gtt.handle }, 2,
+			 true, NULL) == -EFAULT, "CS on an unmapped userptr");
+
+	again = mmap(mem, size, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	CHECK(again == mem, "same address again");
+	memset(again, 0x02, size);
+	sim_sdma_copy(&ib, gtt.va, up.va, size);
+	CHECK(!sim_submit(gpu, &ib, (uint32_t[]){ up.handle, gtt.handle }, 2,
+			  true, NULL), "submit after remap");
+	CHECK(all_bytes(gtt.cpu, 0x02, size), "the new pages, not the old");
+
+	/* madvise(DONTNEED) drops private pages: the GPU sees zeroes. */
+	CHECK(!madvise(again, size, MADV_DONTNEED), "madvise");
+	sim_sdma_copy(&ib, gtt.va, up.va, size);
+	CHECK(!sim_submit(gpu, &ib, (uint32_t[]){ up.handle, gtt.handle }, 2,
+			  true, NULL), "submit after DONTNEED");
+	CHECK(all_bytes(gtt.cpu, 0x00, size), "zero pages after DONTNEED");
+
+	s1 = stats();
+	CHECK(s1.userptr_invalidations - s0.userptr_invalidations == 2,
+	      "invalidations %llu", (unsigned long long)(s1.userptr_invalidations -
+							 s0.userptr_invalidations));
+	CHECK(s1.userptr_revalidations - s0.userptr_revalidations == 2,
+	      "revalidations %llu", (unsigned long long)(s1.userptr_revalidations -
+							 s0.userptr_revalidations));
+	sim_ib_fini(&ib);
+	sim_buf_free(&gtt);
+	sim_buf_free(&up);
+	munmap(again, size);
+}
+
+/* munmap while the GPU still copies from the range: it returns only once
+ * the job is done (no stale-data window), and the copy got the old bytes. */
+static void
+test_userptr_invalidate_waits(struct sim_gpu *gpu)
+{
+	size_t size = 64u << 20;
+	struct amdgpu_sim_stats s0 = stats();
+	struct sim_buf up, dst;
+	struct sim_ib ib;
+	uint64_t seq;
+	bool signaled = false;
+	uint8_t *mem = NULL;
+
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(mem != MAP_FAILED, "mmap");
+	memset(mem, 0x77, size);
+	CHECK(!sim_buf_userptr(gpu, mem, size, UP_FLAGS, &up), "userptr");
+	CHECK(!sim_buf_gtt(gpu, size, &dst), "gtt");
+	CHECK(!sim_ib_init(gpu, &ib), "ib");
+	for (int i = 0; i < 8; i++)	/* ~0.5 GiB of copying */
+		sim_sdma_copy(&ib, dst.va, up.va, size);
+	CHECK(!sim_submit(gpu, &ib, (uint32_t[]){ up.handle, dst.handle }, 2,
+			  false, &seq), "submit");
+	CHECK(!munmap(mem, size), "munmap");
+	CHECK(!sim_fence_wait(gpu, seq, 0, &signaled), "poll");
+	CHECK(signaled, "munmap returned before the GPU was done with the pages");
+	CHECK(stats().invalidation_waits - s0.invalidation_waits == 1,
+	      "the invalidation waited");
+	CHECK(all_bytes(dst.cpu, 0x77, size), "the job read the pages intact");
+	sim_ib_fini(&ib);
+	sim_buf_free(&dst);
+	sim_buf_free(&up);
+}
+
+static void
+test_readonly_and_faults(struct sim_gpu *gpu)
+{
+	size_t size = 16 * 4096;
+	struct amdgpu_sim_stats s0 = stats();
+	struct sim_buf ro, gtt;
+	struct sim_ib ib;
+	uint8_t *mem = NULL;
+
+	CHECK(!posix_memalign((void **)&mem, 4096, size), "memalign");
+	memset(mem, 0x42, size);
+	CHECK(!sim_buf_userptr(gpu, mem, size, AMDGPU_GEM_USERPTR_READONLY |
+			       AMDGPU_GEM_USERPTR_VALIDATE, &ro), "read-only userptr");
+	CHECK(!sim_buf_gtt(gpu, size, &gtt), "gtt");
+	CHECK(!sim_ib_init(gpu, &ib), "ib");
+
+	sim_sdma_copy(&ib, gtt.va, ro.va, size);
+	CHECK(!sim_submit(gpu, &ib, (uint32_t[]){ ro.handle, gtt.handle }, 2,
+			  true, NULL), "GPU may read it");
+	CHECK(all_bytes(gtt.cpu, 0x42, size), "read");
+
+	sim_sdma_fill(&ib, ro.va, 0, size);
+	CHECK(sim_submit(gpu, &ib, (uint32_t[]){ ro.handle }, 1, true,
+			 NULL) == -EFAULT, "GPU write to read-only user memory");
+	CHECK(all_bytes(mem, 0x42, size), "and nothing was written");
+
+	/* An address nothing is mapped at. */
+	sim_sdma_fill(&ib, 0x7f0000000000ull, 0, 4096);
+	CHECK(sim_submit(gpu, &ib, NULL, 0, true, NULL) == -EFAULT,
+	      "unmapped VA faults");
+	CHECK(stats().gpu_faults - s0.gpu_faults == 2, "two faults counted");
+
+	/* The next job on the same context runs normally. */
+	sim_sdma_fill(&ib, gtt.va, 0x01010101, size);
+	CHECK(!sim_submit(gpu, &ib, &gtt.handle, 1, true, NULL), "after faults");
+	CHECK(all_bytes(gtt.cpu, 0x01, size), "fill after faults");
+	sim_ib_fini(&ib);
+	sim_buf_free(&gtt);
+	sim_buf_free(&ro);
+	free(mem);
+}
+
+static int
+raw_userptr(struct sim_gpu *gpu, uint64_t addr, uint64_t size, uint32_t flags)
+{
+	struct drm_amdgpu_gem_userptr a = { .addr = addr, .size = size,
+					    .flags = flags };
+
+	if (drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_USERPTR, &a))
+		return -errno;
+	drmCloseBufferHandle(gpu->fd, a.handle);
+	return 0;
+}
+
+static void
+test_bad_input(struct sim_gpu *gpu)
+{
+	size_t size = 8 * 4096;
+	uint8_t *mem = NULL, *ro_map;
+	struct sim_buf b;
+	int memfd;
+
+	CHECK(!posix_memalign((void **)&mem, 4096, size), "memalign");
+	memset(mem, 0, size);
+	CHECK(raw_userptr(gpu, (uintptr_t)mem + 8, size, UP_FLAGS) == -EINVAL,
+	      "unaligned pointer");
+	CHECK(raw_userptr(gpu, (uintptr_t)mem, size - 100, UP_FLAGS) == -EINVAL,
+	      "unaligned size");
+	CHECK(raw_userptr(gpu, (uintptr_t)mem, size, UP_FLAGS | 0x100) == -EINVAL,
+	      "unknown flag");
+	CHECK(raw_userptr(gpu, (uintptr_t)mem, size,
+			  AMDGPU_GEM_USERPTR_VALIDATE) == -EACCES,
+	      "writable without REGISTER");
+	CHECK(raw_userptr(gpu, 0x1000, size, UP_FLAGS) == -EFAULT,
+	      "range not mapped");
+	CHECK(raw_userptr(gpu, (uintptr_t)mem, size, UP_FLAGS |
+			  AMDGPU_GEM_USERPTR_ANONONLY) == 0,
+	      "ANONONLY on anonymous memory");
+
+	memfd = memfd_create("shared", MFD_CLOEXEC);
+	CHECK(memfd >= 0 && !ftruncate(memfd, size), "memfd");
+	uint8_t *shared = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       memfd, 0);
+	CHECK(shared != MAP_FAILED, "mmap memfd");
+	CHECK(raw_userptr(gpu, (uintptr_t)shared, size, UP_FLAGS |
+			  AMDGPU_GEM_USERPTR_ANONONLY) == -EPERM,
+	      "ANONONLY on a shared file mapping");
+	CHECK(raw_userptr(gpu, (uintptr_t)shared, size, UP_FLAGS) == 0,
+	      "file-backed without ANONONLY");
+	munmap(shared, size);
+	close(memfd);
+
+	ro_map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(raw_userptr(gpu, (uintptr_t)ro_map, size, UP_FLAGS) == -EPERM,
+	      "writable userptr on a read-only mapping");
+	CHECK(raw_userptr(gpu, (uintptr_t)ro_map, size,
+			  AMDGPU_GEM_USERPTR_READONLY |
+			  AMDGPU_GEM_USERPTR_VALIDATE) == 0,
+	      "read-only userptr on a read-only mapping");
+	munmap(ro_map, size);
+
+	/* Unknown handles. */
+	struct drm_amdgpu_gem_va va = {
+		.handle = 4242, .operation = AMDGPU_VA_OP_MAP,
+		.flags = AMDGPU_VM_PAGE_READABLE, .va_address = 1ull << 32,
+		.map_size = 4096,
+	};
+	CHECK(drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_VA, &va) && errno == ENOENT,
+	      "VA map of an unknown handle: %s", strerror(errno));
+	union drm_amdgpu_gem_mmap mm = { .in.handle = 4242 };
+	CHECK(drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_MMAP, &mm) && errno == ENOENT,
+	      "mmap of an unknown handle");
+	struct drm_gem_close gc = { .handle = 4242 };
+	CHECK(drmIoctl(gpu->fd, DRM_IOCTL_GEM_CLOSE, &gc) && errno == EINVAL,
+	      "close of an unknown handle");
+
+	/* VA overlap, alignment, reserved range. */
+	CHECK(!sim_buf_gtt(gpu, 2 * 4096, &b), "gtt");
+	va.handle = b.handle;
+	va.va_address = b.va + 4096;
+	CHECK(drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_VA, &va) && errno == EINVAL,
+	      "overlapping VA");
+	va.va_address = (1ull << 33) + 100;
+	CHECK(drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_VA, &va) && errno == EINVAL,
+	      "unaligned VA");
+	va.va_address = 4096;
+	CHECK(drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_VA, &va) && errno == EINVAL,
+	      "VA below AMDGPU_VA_RESERVED_BOTTOM");
+	va.va_address = 1ull << 34;
+	va.map_size = 3 * 4096;
+	CHECK(drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_VA, &va) && errno == EINVAL,
+	      "mapping larger than the BO");
+	va.operation = AMDGPU_VA_OP_UNMAP;
+	va.map_size = 4096;
+	CHECK(drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_VA, &va) && errno == ENOENT,
+	      "unmap of a VA that is not mapped");
+
+	/* GEM_CREATE with flags 6.12 does not know. */
+	union drm_amdgpu_gem_create gcr = {
+		.in.bo_size = 4096, .in.domains = AMDGPU_GEM_DOMAIN_GTT,
+		.in.domain_flags = 1ull << 40,
+	};
+	CHECK(drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_CREATE, &gcr) &&
+	      errno == EINVAL, "unknown GEM_CREATE flag");
+	sim_buf_free(&b);
+
+	/* No CPU mapping or export of a userptr BO. */
+	struct sim_buf up;
+	CHECK(!sim_buf_userptr(gpu, mem, size, UP_FLAGS, &up), "userptr");
+	mm.in.handle = up.handle;
+	CHECK(drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_MMAP, &mm) && errno == EPERM,
+	      "GEM_MMAP of a userptr");
+	int dmabuf = -1;
+	CHECK(drmPrimeHandleToFD(gpu->fd, mm.in.handle, DRM_CLOEXEC, &dmabuf) &&
+	      errno == EPERM, "export of a userptr");
+	sim_buf_free(&up);
+	free(mem);
+}
+
+/* Two opens of the device share a GTT BO by dma-buf; a syncobj carries
+ * the fence of a submission. */
+static void
+test_prime_and_syncobj(struct sim_gpu *gpu)
+{
+	struct sim_gpu other;
+	struct sim_buf b;
+	struct sim_ib ib;
+	uint32_t handle, syncobj, imported;
+	int dmabuf;
+	uint8_t *view;
+
+	CHECK(!sim_gpu_open(&other), "second open");
+	CHECK(!sim_buf_gtt(gpu, 8192, &b), "gtt");
+	CHECK(!sim_ib_init(gpu, &ib), "ib");
+	handle = b.handle;
+	CHECK(!drmPrimeHandleToFD(gpu->fd, handle, DRM_CLOEXEC | DRM_RDWR,
+				  &dmabuf), "export");
+	CHECK(!drmPrimeFDToHandle(other.fd, dmabuf, &imported), "import");
+	view = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, dmabuf, 0);
+	CHECK(view != MAP_FAILED, "mmap dma-buf");
+
+	CHECK(!drmSyncobjCreate(gpu->fd, 0, &syncobj), "syncobj");
+	sim_sdma_fill(&ib, b.va, 0x99999999, 8192);
+	uint64_t seq;
+	CHECK(!sim_submit(gpu, &ib, &b.handle, 1, false, &seq), "submit");
+	struct amdgpu_cs_fence fence = { .context = gpu->ctx,
+					 .ip_type = AMDGPU_HW_IP_DMA,
+					 .fence = seq };
+	uint32_t fence_syncobj;
+	CHECK(!amdgpu_cs_fence_to_handle(gpu->dev, &fence,
+					 AMDGPU_FENCE_TO_HANDLE_GET_SYNCOBJ,
+					 &fence_syncobj), "fence to syncobj");
+	CHECK(!drmSyncobjWait(gpu->fd, &fence_syncobj, 1, INT64_MAX, 0, NULL),
+	      "syncobj wait");
+	CHECK(all_bytes(view, 0x99, 8192), "the other file sees the bytes");
+	CHECK(drmSyncobjWait(gpu->fd, &syncobj, 1, 0, 0, NULL) && errno == EINVAL,
+	      "wait on a syncobj with no fence");
+	drmSyncobjDestroy(gpu->fd, syncobj);
+	drmSyncobjDestroy(gpu->fd, fence_syncobj);
+	munmap(view, 8192);
+	close(dmabuf);
+	drmCloseBufferHandle(other.fd, imported);
+	sim_ib_fini(&ib);
+	sim_buf_free(&b);
+	sim_gpu_close(&other);
+}
+
+int
+main(void)
+{
+	struct sim_gpu gpu;
+	int r;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	r = sim_gpu_open(&gpu);
+
+	if (r) {
+		printf("FAIL: cannot open the simulated amdgpu: %s\n", strerror(-r));
+		return 1;
+	}
+	test_device(&gpu);
+	test_fill_gtt(&gpu);
+	test_userptr_both_ways(&gpu);
+	test_userptr_remap(&gpu);
+	test_userptr_invalidate_waits(&gpu);
+	test_readonly_and_faults(&gpu);
+	test_bad_input(&gpu);
+	test_prime_and_syncobj(&gpu);
+	sim_gpu_close(&gpu);
+	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
+	return failures ? 1 : 0;
+}
