@@ -276,7 +276,7 @@ sim_gpu_read(struct sim_vm *vm, uint64_t va, void *dst, uint64_t len)
 
 	va &= SIM_GMC_HOLE_MASK;
 	while (len) {
-		uint64_t avail;
+		uint64_t avail = 0;
 		bool zero;
 		uint8_t *p = sim_translate(vm, va, false, &avail, &zero);
 		uint64_t n;
@@ -303,7 +303,7 @@ sim_gpu_write(struct sim_vm *vm, uint64_t va, const void *src, uint64_t len)
 	va &= SIM_GMC_HOLE_MASK;
 	SIM_STAT_ADD(bytes_moved, len);
 	while (len) {
-		uint64_t avail;
+		uint64_t avail = 0;
 		bool zero;
 		uint8_t *p = sim_translate(vm, va, true, &avail, &zero);
 		uint64_t n;
@@ -326,7 +326,7 @@ static int
 sim_check_range(struct sim_vm *vm, uint64_t va, uint64_t len, bool write)
 {
 	while (len) {
-		uint64_t avail;
+		uint64_t avail = 0;
 		bool zero;
 
 		if (!sim_translate(vm, va, write, &avail, &zero))
@@ -353,7 +353,7 @@ sim_gpu_copy(struct sim_vm *vm, uint64_t dst, uint64_t src, uint64_t len)
 		return r;
 	SIM_STAT_ADD(bytes_moved, len);
 	while (len) {
-		uint64_t savail, davail, n;
+		uint64_t savail = 0, davail = 0, n;
 		bool szero, dzero;
 		uint8_t *s = sim_translate(vm, src, false, &savail, &szero);
 		uint8_t *d = sim_translate(vm, dst, true, &davail, &dzero);
@@ -385,7 +385,7 @@ sim_gpu_fill(struct sim_vm *vm, uint64_t va, uint32_t value, uint64_t len)
 		return r;
 	SIM_STAT_ADD(bytes_moved, len);
 	while (len) {
-		uint64_t avail, n;
+		uint64_t avail = 0, n;
 		bool zero;
 		uint8_t *p = sim_translate(vm, va, true, &avail, &zero);
 
