@@ -150,6 +150,7 @@ sim_ib_init(struct sim_gpu *gpu, struct sim_ib *ib)
 
 	ib->dw = ib->buf.cpu;
 	ib->n = 0;
+	ib->ip_type = AMDGPU_HW_IP_DMA;
 	return r;
 }
 
@@ -213,7 +214,7 @@ sim_fence_wait(struct sim_gpu *gpu, uint64_t seq, uint64_t timeout_ns,
 {
 	struct amdgpu_cs_fence fence = {
 		.context = gpu->ctx,
-		.ip_type = AMDGPU_HW_IP_DMA,
+		.ip_type = gpu->last_ip,
 		.fence = seq,
 	};
 	uint32_t expired = 0;
@@ -230,7 +231,7 @@ sim_submit(struct sim_gpu *gpu, struct sim_ib *ib, const uint32_t *handles,
 {
 	struct drm_amdgpu_bo_list_entry entries[64];
 	struct drm_amdgpu_cs_chunk_ib ib_chunk = {
-		.ip_type = AMDGPU_HW_IP_DMA,
+		.ip_type = ib->ip_type,
 		.va_start = ib->buf.va,
 		.ib_bytes = ib->n * 4,
 	};
@@ -251,6 +252,7 @@ sim_submit(struct sim_gpu *gpu, struct sim_ib *ib, const uint32_t *handles,
 	r = amdgpu_bo_list_create_raw(gpu->dev, num_handles + 1, entries, &list);
 	if (r)
 		return r;
+	gpu->last_ip = ib->ip_type;
 	r = amdgpu_cs_submit_raw2(gpu->dev, gpu->ctx, list, 1, &chunk, &seq);
 	amdgpu_bo_list_destroy_raw(gpu->dev, list);
 	ib->n = 0;

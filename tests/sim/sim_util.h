@@ -19,6 +19,7 @@ struct sim_gpu {
 	amdgpu_device_handle dev;
 	amdgpu_context_handle ctx;
 	uint32_t drm_major, drm_minor;
+	uint32_t last_ip;	/* ring of the last submission */
 };
 
 struct sim_buf {
@@ -32,6 +33,7 @@ struct sim_buf {
 };
 
 struct sim_ib {
+	uint32_t ip_type;	/* AMDGPU_HW_IP_DMA unless set */
 	struct sim_buf buf;
 	uint32_t *dw;
 	unsigned n;

@@ -403,6 +403,129 @@ test_bad_input(struct sim_gpu *gpu)
 
 /* Two opens of the device share a GTT BO by dma-buf; a syncobj carries
  * the fence of a submission. */
+#define PKT3(op, count) ((3u << 30) | (((count) & 0x3fff) << 16) | ((op) << 8))
+
+/* PM4 on the compute and GFX rings: WRITE_DATA, DMA_DATA fill and copy,
+ * RELEASE_MEM, and an INDIRECT_BUFFER into a second IB. */
+static void
+test_pm4(struct sim_gpu *gpu)
+{
+	static const uint32_t rings[] = { AMDGPU_HW_IP_COMPUTE, AMDGPU_HW_IP_GFX };
+	struct sim_buf b;
+	struct sim_ib ib, ib2;
+
+	CHECK(!sim_buf_gtt(gpu, 65536, &b), "gtt");
+	CHECK(!sim_ib_init(gpu, &ib), "ib");
+	CHECK(!sim_ib_init(gpu, &ib2), "ib2");
+	for (unsigned k = 0; k < 2; k++) {
+		uint32_t *d = b.cpu;
+
+		memset(b.cpu, 0, b.size);
+		ib.ip_type = rings[k];
+		/* WRITE_DATA, dst_sel 5 (memory): 3 dwords at b.va */
+		ib.dw[ib.n++] = PKT3(0x37, 4 + 3 - 2);
+		ib.dw[ib.n++] = 5 << 8;
+		ib.dw[ib.n++] = (uint32_t)b.va;
+		ib.dw[ib.n++] = b.va >> 32;
+		ib.dw[ib.n++] = 0x11111111;
+		ib.dw[ib.n++] = 0x22222222;
+		ib.dw[ib.n++] = 0x33333333;
+		/* DMA_DATA fill (src_sel DATA): 4 KiB of 0xcafef00d at +4K */
+		ib.dw[ib.n++] = PKT3(0x50, 5);
+		ib.dw[ib.n++] = 2u << 29;
+		ib.dw[ib.n++] = 0xcafef00d;
+		ib.dw[ib.n++] = 0;
+		ib.dw[ib.n++] = (uint32_t)(b.va + 4096);
+		ib.dw[ib.n++] = (b.va + 4096) >> 32;
+		ib.dw[ib.n++] = 4096;
+		/* IB2: DMA_DATA copy of that 4 KiB to +8K */
+		ib2.dw[ib2.n++] = PKT3(0x50, 5);
+		ib2.dw[ib2.n++] = 0;
+		ib2.dw[ib2.n++] = (uint32_t)(b.va + 4096);
+		ib2.dw[ib2.n++] = (b.va + 4096) >> 32;
+		ib2.dw[ib2.n++] = (uint32_t)(b.va + 8192);
+		ib2.dw[ib2.n++] = (b.va + 8192) >> 32;
+		ib2.dw[ib2.n++] = 4096;
+		ib.dw[ib.n++] = PKT3(0x3f, 2);
+		ib.dw[ib.n++] = (uint32_t)ib2.buf.va;
+		ib.dw[ib.n++] = ib2.buf.va >> 32;
+		ib.dw[ib.n++] = ib2.n;
+		/* a register write and a dispatch: parsed, no effect */
+		ib.dw[ib.n++] = PKT3(0x76, 1);	/* SET_SH_REG */
+		ib.dw[ib.n++] = 0x20c;
+		ib.dw[ib.n++] = 0x1;
+		ib.dw[ib.n++] = PKT3(0x15, 3);	/* DISPATCH_DIRECT */
+		ib.dw[ib.n++] = 1;
+		ib.dw[ib.n++] = 1;
+		ib.dw[ib.n++] = 1;
+		ib.dw[ib.n++] = 1;
+		/* RELEASE_MEM, 64-bit data at +12K */
+		ib.dw[ib.n++] = PKT3(0x49, 6);
+		ib.dw[ib.n++] = 0;
+		ib.dw[ib.n++] = 2u << 29;
+		ib.dw[ib.n++] = (uint32_t)(b.va + 12288);
+		ib.dw[ib.n++] = (b.va + 12288) >> 32;
+		ib.dw[ib.n++] = 0x89abcdef;
+		ib.dw[ib.n++] = 0x01234567;
+		ib.dw[ib.n++] = 0;
+		CHECK(!sim_submit(gpu, &ib, (uint32_t[]){ b.handle, ib2.buf.handle },
+				  2, true, NULL), "PM4 submit on ring %u", rings[k]);
+		ib2.n = 0;
+		CHECK(d[0] == 0x11111111 && d[1] == 0x22222222 && d[2] == 0x33333333,
+		      "WRITE_DATA on ring %u", rings[k]);
+		CHECK(all_dwords((uint8_t *)b.cpu + 4096, 0xcafef00d, 4096),
+		      "DMA_DATA fill on ring %u", rings[k]);
+		CHECK(all_dwords((uint8_t *)b.cpu + 8192, 0xcafef00d, 4096),
+		      "DMA_DATA copy in IB2 on ring %u", rings[k]);
+		CHECK(*(uint64_t *)((uint8_t *)b.cpu + 12288) == 0x0123456789abcdefull,
+		      "RELEASE_MEM on ring %u", rings[k]);
+	}
+	sim_ib_fini(&ib2);
+	sim_ib_fini(&ib);
+	sim_buf_free(&b);
+}
+
+/* mmap(MAP_FIXED) over the range and mremap() moving it away are notifier
+ * events too. */
+static void
+test_userptr_fixed_and_mremap(struct sim_gpu *gpu)
+{
+	size_t size = 64 * 1024;
+	struct amdgpu_sim_stats s0 = stats();
+	struct sim_buf up, gtt;
+	struct sim_ib ib;
+	uint8_t *mem, *moved;
+
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(mem, 0x0a, size);
+	CHECK(!sim_buf_userptr(gpu, mem, size, UP_FLAGS, &up), "userptr");
+	CHECK(!sim_buf_gtt(gpu, size, &gtt), "gtt");
+	CHECK(!sim_ib_init(gpu, &ib), "ib");
+
+	CHECK(mmap(mem, size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == mem,
+	      "MAP_FIXED over the range");
+	memset(mem, 0x0b, size);
+	sim_sdma_copy(&ib, gtt.va, up.va, size);
+	CHECK(!sim_submit(gpu, &ib, (uint32_t[]){ up.handle, gtt.handle }, 2,
+			  true, NULL), "submit");
+	CHECK(all_bytes(gtt.cpu, 0x0b, size), "pages of the MAP_FIXED mapping");
+
+	moved = mremap(mem, size, size, MREMAP_MAYMOVE | MREMAP_FIXED,
+		       mem + (64u << 20));
+	CHECK(moved != MAP_FAILED, "mremap away");
+	sim_sdma_copy(&ib, gtt.va, up.va, size);
+	CHECK(sim_submit(gpu, &ib, (uint32_t[]){ up.handle, gtt.handle }, 2,
+			 true, NULL) == -EFAULT, "range moved away: CS refused");
+	CHECK(stats().userptr_invalidations - s0.userptr_invalidations == 2,
+	      "two invalidations");
+	sim_ib_fini(&ib);
+	sim_buf_free(&gtt);
+	sim_buf_free(&up);
+	munmap(moved, size);
+}
+
 static void
 test_prime_and_syncobj(struct sim_gpu *gpu)
 {
@@ -468,6 +591,8 @@ main(void)
 	test_userptr_remap(&gpu);
 	test_userptr_invalidate_waits(&gpu);
 	test_readonly_and_faults(&gpu);
+	test_pm4(&gpu);
+	test_userptr_fixed_and_mremap(&gpu);
 	test_bad_input(&gpu);
 	test_prime_and_syncobj(&gpu);
 	sim_gpu_close(&gpu);
