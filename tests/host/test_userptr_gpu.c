@@ -21,6 +21,7 @@
 #include "sim_util.h"
 
 #define PAGE 4096u
+#define POISON_EARLY 0xdc
 #define RAM_PAGES 8192u            /* 32 MiB of guest RAM */
 #define GUEST_VA 0x400000000ull    /* where the guest maps its userptrs */
 
@@ -277,6 +278,46 @@ test_gpu_readonly(void)
    amdgpu_userptr_table_destroy(t);
 }
 
+/* DETACH_BACKING of a BO an unfinished submission uses is not an error: it
+ * returns once the GPU is done, and the job saw the pages intact. */
+static void
+test_gpu_detach_busy(void)
+{
+   enum { N = 1024 };   /* 4 MiB, copied 64 times: a long job */
+   unsigned pfns[N], logs = 0;
+   struct amdgpu_userptr_table *t = new_table(&logs);
+   struct amdgpu_userptr *up;
+   struct sim_buf gtt;
+   struct sim_ib ib;
+   uint64_t seq;
+   bool signaled = false;
+   uint32_t h;
+
+   for (unsigned i = 0; i < N; i++)
+      pfns[i] = 6100 + i;
+   memset(gpage(6100), 0x4d, (size_t)N * PAGE);
+   up = import_mapped(t, 13, pfns, N, false, GUEST_VA);
+   CHECK(!sim_buf_gtt(&gpu, (uint64_t)N * PAGE, &gtt), "gtt");
+   CHECK(!sim_ib_init(&gpu, &ib), "ib");
+   if (!up)
+      return;
+   h = amdgpu_userptr_handle(up);
+   for (int i = 0; i < 64; i++)
+      sim_sdma_copy(&ib, gtt.va, GUEST_VA, (uint64_t)N * PAGE);
+   CHECK(!sim_submit(&gpu, &ib, (uint32_t[]){ h, gtt.handle }, 2, false, &seq),
+         "submit");
+   CHECK(amdgpu_userptr_detach(up) == 0, "detach of a busy userptr succeeds");
+   CHECK(!sim_fence_wait(&gpu, seq, 0, &signaled) && signaled,
+         "detach returned before the GPU was done with the pages");
+   memset(gpage(6100), POISON_EARLY, (size_t)N * PAGE);
+   CHECK(page_is(gtt.cpu, 0x4d) &&
+         page_is((uint8_t *)gtt.cpu + (size_t)(N - 1) * PAGE, 0x4d),
+         "the job read the pages before they were released");
+   sim_ib_fini(&ib);
+   sim_buf_free(&gtt);
+   amdgpu_userptr_table_destroy(t);
+}
+
 /*
  * The race: one thread streams GPU copies out of and fills into the
  * userptr while another invalidates and revalidates it between two page
@@ -455,6 +496,7 @@ main(void)
    test_gpu_scattered();
    test_gpu_detach_attach();
    test_gpu_readonly();
+   test_gpu_detach_busy();
    test_gpu_race();
    test_gpu_cycles();
    sim_gpu_close(&gpu);
