@@ -1,0 +1,876 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Guest-side VM test of the drm/virtio blob userptr series (linux-patch/).
+ * Built static in the trixie root against the patched UAPI header, run as
+ * /init's child in the guest.  Prints
+ *
+ *   PASS vm: <name> / FAIL vm: <name>: <why> / SKIP vm: <name>: <reason>
+ *
+ * and, for the host-side comparison in tests/vm/run, one line per
+ * virtio-gpu command the host must see, in the order it must see them:
+ *
+ *   EXPECT create <res> | attach <res> | detach <res> | unref <res> | submit
+ *
+ * Every userptr ioctl the test makes is synchronous with respect to these
+ * commands (creation waits for the host's answer, an invalidation waits for
+ * the DETACH answer, EXECBUFFER queues ATTACH before SUBMIT, the last close
+ * queues UNREF), so the host's trace must match this list exactly.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <virtgpu_drm.h>
+
+_Static_assert(sizeof(struct drm_virtgpu_resource_create_blob) == 56,
+	       "create_blob grows by __u64 userptr (48 -> 56 bytes)");
+
+#define PAGE 4096UL
+#define MAX_ENTRIES 16384
+#ifndef MPOL_MF_MOVE
+#define MPOL_MF_MOVE (1 << 1)
+#endif
+
+static int fd = -1;
+static int failures;
+static unsigned int modes;
+
+static char last_failed[128];
+
+/* a test that reported a failure does not also pass */
+static void pass(const char *name)
+{
+	if (strcmp(last_failed, name))
+		printf("PASS vm: %s\n", name);
+	fflush(stdout);
+}
+
+static void skip(const char *name, const char *why) { printf("SKIP vm: %s: %s\n", name, why); fflush(stdout); }
+static void fail(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(last_failed, sizeof(last_failed), "%s", name);
+	printf("FAIL vm: %s: ", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	failures++;
+}
+
+static void expect(const char *what, uint32_t res)
+{
+	if (res)
+		printf("EXPECT %s %u\n", what, res);
+	else
+		printf("EXPECT %s\n", what);
+	fflush(stdout);
+}
+
+static long vmstat(const char *key)
+{
+	char k[64];
+	long v;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", k, &v) == 2) {
+		if (!strcmp(k, key)) {
+			fclose(f);
+			return v;
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+static long pins_held(void)
+{
+	/* fold the per-CPU vmstat deltas so the counters are exact */
+	int f = open("/proc/sys/vm/stat_refresh", O_WRONLY);
+
+	if (f >= 0) {
+		if (write(f, "1", 1) != 1)
+			perror("stat_refresh");
+		close(f);
+	}
+	return vmstat("nr_foll_pin_acquired") - vmstat("nr_foll_pin_released");
+}
+
+/* pinned pages are released from a work item after the host's answer */
+static long pins_settle(long want)
+{
+	long v = pins_held();
+
+	for (int i = 0; i < 200 && v != want; i++) {
+		usleep(10000);
+		v = pins_held();
+	}
+	return v;
+}
+
+static int create(uint64_t ptr, uint64_t size, uint32_t flags,
+		  struct drm_virtgpu_resource_create_blob *out)
+{
+	struct drm_virtgpu_resource_create_blob c = {
+		.blob_mem = VIRTGPU_BLOB_MEM_GUEST,
+		.blob_flags = flags,
+		.size = size,
+		.userptr = ptr,
+	};
+	int r = ioctl(fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB, &c);
+
+	if (out)
+		*out = c;
+	return r ? -errno : 0;
+}
+
+static int create_raw(struct drm_virtgpu_resource_create_blob *c)
+{
+	return ioctl(fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB, c) ? -errno : 0;
+}
+
+static void gem_close(uint32_t handle)
+{
+	struct drm_gem_close c = { .handle = handle };
+
+	ioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
+}
+
+/*
+ * A submission naming the resource, which revalidates it first.  It carries
+ * @res virgl NOPs (zero dwords) so that the host trace, which shows only the
+ * size, tells which resource it was for.
+ */
+static int submit(uint32_t handle, uint32_t res)
+{
+	static const uint32_t nops[256];
+	struct drm_virtgpu_execbuffer e = {
+		.size = 4 * res,
+		.command = (uintptr_t)nops,
+		.bo_handles = (uintptr_t)&handle,
+		.num_bo_handles = 1,
+		.fence_fd = -1,
+	};
+
+	return ioctl(fd, DRM_IOCTL_VIRTGPU_EXECBUFFER, &e) ? -errno : 0;
+}
+
+static void *map_anon(size_t size, int prot)
+{
+	void *p = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void fill(void *p, size_t size, unsigned char v) { memset(p, v, size); }
+
+static int check_fill(const void *p, size_t size, unsigned char v)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < size; i++)
+		if (c[i] != v)
+			return 0;
+	return 1;
+}
+
+/* physically contiguous runs of [p, p + size), from /proc/self/pagemap */
+static long phys_runs(const void *p, size_t size)
+{
+	int pm = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t prev = 0, e;
+	long runs = 0;
+
+	if (pm < 0)
+		return -1;
+	for (size_t off = 0; off < size; off += PAGE) {
+		if (pread(pm, &e, 8, ((uintptr_t)p + off) / PAGE * 8) != 8 ||
+		    !(e & (1ULL << 63))) {
+			close(pm);
+			return -1;
+		}
+		e &= (1ULL << 55) - 1;
+		if (!off || e != prev + 1)
+			runs++;
+		prev = e;
+	}
+	close(pm);
+	return runs;
+}
+
+static const char *ename(int e)
+{
+	static char buf[32];
+
+	switch (e) {
+	case 0: return "success";
+	case -EINVAL: return "EINVAL";
+	case -E2BIG: return "E2BIG";
+	case -EFAULT: return "EFAULT";
+	case -EPERM: return "EPERM";
+	case -ENOMEM: return "ENOMEM";
+	case -EOPNOTSUPP: return "EOPNOTSUPP";
+	case -ENODEV: return "ENODEV";
+	case -EIO: return "EIO";
+	}
+	snprintf(buf, sizeof(buf), "errno %d", -e);
+	return buf;
+}
+
+/* ---------------------------------------------------------------- */
+
+static void t_probe(void)
+{
+	int blob = 0, v = -1, d3 = 0;
+	struct drm_virtgpu_getparam gp = { VIRTGPU_PARAM_RESOURCE_BLOB, (uintptr_t)&blob };
+
+	ioctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp);
+	gp = (struct drm_virtgpu_getparam){ VIRTGPU_PARAM_3D_FEATURES, (uintptr_t)&d3 };
+	ioctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp);
+	gp = (struct drm_virtgpu_getparam){ VIRTGPU_PARAM_USERPTR, (uintptr_t)&v };
+	if (ioctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp)) {
+		fail("probe", "GETPARAM(USERPTR) failed: %s", strerror(errno));
+		return;
+	}
+	modes = v;
+	if (!blob) {
+		if (v != 0)
+			fail("probe", "device without blob but USERPTR=%d", v);
+		else
+			skip("probe", "device has no blob resources");
+		return;
+	}
+	if (v != (VIRTGPU_USERPTR_MODE_PINNED | VIRTGPU_USERPTR_MODE_HMM))
+		fail("probe", "USERPTR modes %#x, expected PINNED|HMM", v);
+	else if (!d3)
+		fail("probe", "no 3D: EXECBUFFER (revalidation) unavailable");
+	else
+		pass("probe");
+}
+
+static void t_pinned_use_free(void)
+{
+	const char *n = "pinned create/use/free";
+	size_t size = 16 * PAGE;
+	struct drm_virtgpu_resource_create_blob c;
+	long held = pins_held();
+	void *p;
+	int r;
+
+	if (posix_memalign(&p, PAGE, size))
+		return fail(n, "posix_memalign");
+	fill(p, size, 0x5a);
+	r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR, &c);
+	if (r) {
+		free(p);
+		return fail(n, "create: %s", ename(r));
+	}
+	expect("create", c.res_handle);
+	if (pins_held() != held + 16)
+		fail(n, "%ld pins held, expected %ld", pins_held() - held, 16L);
+	r = submit(c.bo_handle, c.res_handle);
+	if (r)
+		fail(n, "EXECBUFFER: %s", ename(r));
+	else
+		expect("submit", c.res_handle);
+	/* pinned: free() and a new mapping change nothing on the host */
+	gem_close(c.bo_handle);
+	expect("unref", c.res_handle);
+	if (pins_settle(held) != held)
+		fail(n, "pins not released after close (%ld held)", pins_held() - held);
+	else if (!check_fill(p, size, 0x5a))
+		fail(n, "data changed");
+	else
+		pass(n);
+	free(p);
+}
+
+static void t_pinned_survives_munmap(void)
+{
+	const char *n = "pinned keeps pages after munmap";
+	size_t size = 8 * PAGE;
+	struct drm_virtgpu_resource_create_blob c;
+	long held = pins_held();
+	void *p = map_anon(size, PROT_READ | PROT_WRITE);
+	int r;
+
+	fill(p, size, 1);
+	r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR, &c);
+	if (r)
+		return fail(n, "create: %s", ename(r));
+	expect("create", c.res_handle);
+	munmap(p, size);	/* no notifier: nothing on the wire */
+	if (pins_held() != held + 8)
+		fail(n, "pins dropped by munmap (%ld held)", pins_held() - held);
+	r = submit(c.bo_handle, c.res_handle);
+	if (!r)
+		expect("submit", c.res_handle);
+	gem_close(c.bo_handle);
+	expect("unref", c.res_handle);
+	if (pins_settle(held) != held)
+		fail(n, "pins not released after close");
+	else if (r)
+		fail(n, "EXECBUFFER: %s", ename(r));
+	else
+		pass(n);
+}
+
+static void t_hmm_use_free(void)
+{
+	const char *n = "hmm create/use/free";
+	size_t size = 16 * PAGE;
+	struct drm_virtgpu_resource_create_blob c;
+	long held = pins_held();
+	void *p = map_anon(size, PROT_READ | PROT_WRITE);
+	int r;
+
+	fill(p, size, 2);
+	r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+		   VIRTGPU_BLOB_FLAG_USERPTR_HMM, &c);
+	if (r)
+		return fail(n, "create: %s", ename(r));
+	expect("create", c.res_handle);
+	if (pins_held() != held)
+		fail(n, "HMM mode holds %ld pins", pins_held() - held);
+	r = submit(c.bo_handle, c.res_handle);	/* valid: no attach */
+	if (r)
+		fail(n, "EXECBUFFER: %s", ename(r));
+	else
+		expect("submit", c.res_handle);
+	gem_close(c.bo_handle);	/* detach (waited for), then unref */
+	expect("detach", c.res_handle);
+	expect("unref", c.res_handle);
+	/* the range is ours again: unmapping it must not reach the host */
+	munmap(p, size);
+	if (!r)
+		pass(n);
+}
+
+/*
+ * HMM: do something to the registered range, check the host was told to
+ * drop the pages (DETACH) before the call returned, then submit and check
+ * whether it re-attached.
+ */
+enum act { MUNMAP, FREE_REUSE, MREMAP, DONTNEED, THP_SPLIT };
+
+static void t_hmm_invalidate(const char *n, enum act a)
+{
+	size_t size = a == THP_SPLIT ? (2UL << 20) : 16 * PAGE;
+	struct drm_virtgpu_resource_create_blob c;
+	char *p, *raw = NULL, *q;
+	int r;
+
+	if (a == THP_SPLIT) {
+		raw = map_anon(2 * size, PROT_READ | PROT_WRITE);
+		p = (char *)(((uintptr_t)raw + size - 1) & ~(size - 1));
+		madvise(p, size, MADV_HUGEPAGE);
+	} else if (a == FREE_REUSE) {
+		/* above glibc's mmap threshold: free() unmaps it */
+		if (posix_memalign((void **)&p, PAGE, 64 * PAGE))
+			return fail(n, "posix_memalign");
+		size = 64 * PAGE;
+	} else {
+		p = map_anon(size, PROT_READ | PROT_WRITE);
+	}
+	fill(p, size, 3);
+	if (a == THP_SPLIT && phys_runs(p, size) != 1) {
+		munmap(raw, 2 * size);
+		return skip(n, "no transparent huge page for the range");
+	}
+	r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+		   VIRTGPU_BLOB_FLAG_USERPTR_HMM, &c);
+	if (r)
+		return fail(n, "create: %s", ename(r));
+	expect("create", c.res_handle);
+
+	switch (a) {
+	case MUNMAP:
+		munmap(p, size);
+		expect("detach", c.res_handle);
+		/* gone: stays detached, the submission still goes through */
+		r = submit(c.bo_handle, c.res_handle);
+		if (!r)
+			expect("submit", c.res_handle);
+		gem_close(c.bo_handle);
+		expect("unref", c.res_handle);
+		break;
+	case FREE_REUSE: {
+		/* the address is reused on purpose, as an allocator would */
+		volatile uintptr_t was = (uintptr_t)p;
+
+		free(p);
+		p = (char *)was;
+		expect("detach", c.res_handle);
+		q = mmap(p, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (q != p)
+			return fail(n, "could not map the range again");
+		fill(p, size, 4);
+		r = submit(c.bo_handle, c.res_handle);	/* new pages: attach */
+		if (!r) {
+			expect("attach", c.res_handle);
+			expect("submit", c.res_handle);
+		}
+		gem_close(c.bo_handle);
+		expect("detach", c.res_handle);
+		expect("unref", c.res_handle);
+		munmap(p, size);
+		break;
+	}
+	case MREMAP:
+		q = map_anon(size, PROT_NONE);	/* a place to move it to */
+		if (mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, q) != q)
+			return fail(n, "mremap: %s", strerror(errno));
+		expect("detach", c.res_handle);
+		r = submit(c.bo_handle, c.res_handle);	/* nothing at the old address */
+		if (!r)
+			expect("submit", c.res_handle);
+		if (mremap(q, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, p) != p)
+			return fail(n, "mremap back: %s", strerror(errno));
+		if (!r)
+			r = submit(c.bo_handle, c.res_handle);	/* back: attach */
+		if (!r) {
+			expect("attach", c.res_handle);
+			expect("submit", c.res_handle);
+		}
+		if (!check_fill(p, size, 3))
+			fail(n, "data lost across mremap");
+		gem_close(c.bo_handle);
+		expect("detach", c.res_handle);
+		expect("unref", c.res_handle);
+		munmap(p, size);
+		break;
+	case DONTNEED:
+	case THP_SPLIT:
+		if (a == DONTNEED ? madvise(p, size, MADV_DONTNEED) :
+		    madvise(p + 5 * PAGE, PAGE, MADV_DONTNEED)) /* splits */
+			return fail(n, "madvise: %s", strerror(errno));
+		expect("detach", c.res_handle);
+		r = submit(c.bo_handle, c.res_handle);
+		if (!r) {
+			expect("attach", c.res_handle);
+			expect("submit", c.res_handle);
+		}
+		if (a == DONTNEED && !check_fill(p, size, 0))
+			fail(n, "DONTNEED range not zero");
+		if (a == THP_SPLIT && phys_runs(p, size) < 2)
+			fail(n, "huge page not split");
+		gem_close(c.bo_handle);
+		expect("detach", c.res_handle);
+		expect("unref", c.res_handle);
+		munmap(raw ? raw : p, raw ? 2 * size : size);
+		break;
+	}
+	if (r)
+		fail(n, "EXECBUFFER: %s", ename(r));
+	else
+		pass(n);
+}
+
+static void t_hmm_fork_cow(void)
+{
+	const char *n = "hmm fork+COW";
+	size_t size = 16 * PAGE;
+	struct drm_virtgpu_resource_create_blob c;
+	char *p = map_anon(size, PROT_READ | PROT_WRITE);
+	int r, st;
+	pid_t pid;
+
+	fill(p, size, 6);
+	r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+		   VIRTGPU_BLOB_FLAG_USERPTR_HMM, &c);
+	if (r)
+		return fail(n, "create: %s", ename(r));
+	expect("create", c.res_handle);
+	pid = fork();
+	if (!pid) {
+		fill(p, size, 7);	/* the child's own copies */
+		_exit(0);
+	}
+	/* fork write-protected the parent's pages for COW */
+	expect("detach", c.res_handle);
+	waitpid(pid, &st, 0);
+	fill(p, size, 8);	/* parent's write: its current pages */
+	r = submit(c.bo_handle, c.res_handle);
+	if (!r) {
+		expect("attach", c.res_handle);
+		expect("submit", c.res_handle);
+	}
+	gem_close(c.bo_handle);
+	expect("detach", c.res_handle);
+	expect("unref", c.res_handle);
+	if (r)
+		fail(n, "EXECBUFFER: %s", ename(r));
+	else if (!check_fill(p, size, 8))
+		fail(n, "parent data wrong after COW");
+	else
+		pass(n);
+	munmap(p, size);
+}
+
+static void t_hmm_move_pages(void)
+{
+	const char *n = "hmm move_pages migration";
+	enum { NP = 8 };
+	size_t size = NP * PAGE;
+	struct drm_virtgpu_resource_create_blob c;
+	char *p = map_anon(size, PROT_READ | PROT_WRITE);
+	void *pages[NP];
+	int nodes[NP], status[NP], r, from, to;
+	long ret;
+
+	fill(p, size, 9);
+	for (int i = 0; i < NP; i++)
+		pages[i] = p + i * PAGE;
+	ret = syscall(SYS_move_pages, 0, NP, pages, NULL, status, 0);
+	if (ret) {
+		munmap(p, size);
+		return skip(n, "move_pages query failed (no NUMA?)");
+	}
+	from = status[0];
+	to = !from;
+	if (access(to ? "/sys/devices/system/node/node1" :
+		   "/sys/devices/system/node/node0", F_OK)) {
+		munmap(p, size);
+		return skip(n, "guest has one NUMA node");
+	}
+	r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+		   VIRTGPU_BLOB_FLAG_USERPTR_HMM, &c);
+	if (r)
+		return fail(n, "create: %s", ename(r));
+	expect("create", c.res_handle);
+	for (int i = 0; i < NP; i++)
+		nodes[i] = to;
+	ret = syscall(SYS_move_pages, 0, NP, pages, nodes, status, MPOL_MF_MOVE);
+	expect("detach", c.res_handle);
+	r = submit(c.bo_handle, c.res_handle);
+	if (!r) {
+		expect("attach", c.res_handle);
+		expect("submit", c.res_handle);
+	}
+	gem_close(c.bo_handle);
+	expect("detach", c.res_handle);
+	expect("unref", c.res_handle);
+	if (ret || status[0] != to)
+		fail(n, "pages not migrated (ret %ld, node %d)", ret, status[0]);
+	else if (r)
+		fail(n, "EXECBUFFER: %s", ename(r));
+	else if (!check_fill(p, size, 9))
+		fail(n, "data changed by migration");
+	else
+		pass(n);
+	munmap(p, size);
+}
+
+/* ---------------------------------------------------------------- */
+
+struct bad {
+	const char *name;
+	int want;
+	struct drm_virtgpu_resource_create_blob c;
+};
+
+static void t_errno(void)
+{
+	size_t size = 4 * PAGE;
+	char *ok = map_anon(size, PROT_READ | PROT_WRITE);
+	char *hole = map_anon(size, PROT_READ | PROT_WRITE);
+	char *ro = map_anon(size, PROT_READ | PROT_WRITE);
+	char *part = map_anon(2 * size, PROT_READ | PROT_WRITE);
+	long held = pins_held();
+	const uint32_t U = VIRTGPU_BLOB_FLAG_USE_USERPTR;
+	const uint32_t H = VIRTGPU_BLOB_FLAG_USERPTR_HMM;
+	const uint32_t RO = VIRTGPU_BLOB_FLAG_USERPTR_READONLY;
+	const uint64_t G = VIRTGPU_BLOB_MEM_GUEST;
+	uintptr_t a = (uintptr_t)ok;
+
+	fill(ok, size, 1);
+	fill(ro, size, 1);
+	mprotect(ro, size, PROT_READ);
+	munmap(hole, size);
+	fill(part, size, 1);
+	munmap(part + size, size);	/* [part, part + size) mapped, then a hole */
+
+#define B(n, w, ...) { n, w, { .blob_mem = G, .size = size, .userptr = a, __VA_ARGS__ } }
+	struct bad bad[] = {
+		B("unknown blob flag", -EINVAL, .blob_flags = U | 0x40),
+		B("READONLY without USE_USERPTR", -EINVAL, .blob_flags = RO),
+		B("HMM without USE_USERPTR", -EINVAL, .blob_flags = H),
+		B("userptr without USE_USERPTR", -EINVAL, .blob_flags = 0),
+		B("USE_USERPTR with HOST3D", -EINVAL, .blob_flags = U,
+		  .blob_mem = VIRTGPU_BLOB_MEM_HOST3D),
+		B("USE_USERPTR with MAPPABLE", -EINVAL,
+		  .blob_flags = U | VIRTGPU_BLOB_FLAG_USE_MAPPABLE),
+		B("USE_USERPTR with blob_id", -EINVAL, .blob_flags = U, .blob_id = 1),
+		B("USE_USERPTR with cmd_size", -EINVAL, .blob_flags = U, .cmd_size = 4,
+		  .cmd = a),
+		B("userptr 0", -EINVAL, .blob_flags = U, .userptr = 0),
+		B("userptr unaligned", -EINVAL, .blob_flags = U, .userptr = a + 8),
+		B("size unaligned", -EINVAL, .blob_flags = U, .size = size - 8),
+		B("size 0", -EINVAL, .blob_flags = U, .size = 0),
+		B("range wraps", -EINVAL, .blob_flags = U,
+		  .userptr = 0xfffffffffffff000ULL, .size = 0x2000),
+		B("range past the user limit", -EINVAL, .blob_flags = U,
+		  .userptr = 0x7ffffffff000ULL, .size = 0x2000),
+		B("size above userptr_max_size (pinned)", -E2BIG, .blob_flags = U,
+		  .size = (4ULL << 30) + PAGE),
+		B("size above userptr_max_size (hmm)", -E2BIG, .blob_flags = U | H,
+		  .size = (4ULL << 30) + PAGE),
+		B("range not mapped (pinned)", -EFAULT, .blob_flags = U,
+		  .userptr = (uintptr_t)hole),
+		B("range not mapped (hmm)", -EFAULT, .blob_flags = U | H,
+		  .userptr = (uintptr_t)hole),
+		B("range partly mapped (pinned)", -EFAULT, .blob_flags = U,
+		  .userptr = (uintptr_t)part, .size = 2 * size),
+		B("range partly mapped (hmm)", -EFAULT, .blob_flags = U | H,
+		  .userptr = (uintptr_t)part, .size = 2 * size),
+		B("write to read-only mapping (pinned)", -EFAULT, .blob_flags = U,
+		  .userptr = (uintptr_t)ro),
+		B("write to read-only mapping (hmm)", -EPERM, .blob_flags = U | H,
+		  .userptr = (uintptr_t)ro),
+	};
+#undef B
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char name[96];
+		int r;
+
+		snprintf(name, sizeof(name), "errno: %s", bad[i].name);
+		r = create_raw(&bad[i].c);
+		if (r != bad[i].want)
+			fail(name, "got %s, expected %s", ename(r), ename(bad[i].want));
+		else if (pins_held() != held)
+			fail(name, "left %ld pages pinned", pins_held() - held);
+		else
+			pass(name);
+		if (!r) {
+			expect("create", bad[i].c.res_handle);
+			gem_close(bad[i].c.bo_handle);
+			expect("unref", bad[i].c.res_handle);
+			pins_settle(held);
+		}
+	}
+	/* the module parameter bounds the size */
+	{
+		const char *n = "errno: size above a lowered userptr_max_size";
+		const char *pp = "/sys/module/virtio_gpu/parameters/userptr_max_size";
+		FILE *f = fopen(pp, "w");
+		int r;
+
+		if (!f) {
+			skip(n, "no userptr_max_size parameter in sysfs");
+		} else {
+			fprintf(f, "%lu\n", 2 * PAGE);
+			fclose(f);
+			r = create(a, size, U, NULL);
+			f = fopen(pp, "w");
+			fprintf(f, "%llu\n", 4ULL << 30);
+			fclose(f);
+			if (r != -E2BIG)
+				fail(n, "got %s", ename(r));
+			else
+				pass(n);
+		}
+	}
+	munmap(ok, size);
+	munmap(ro, size);
+	munmap(part, size);
+}
+
+/* read-only userptr: pinned and HMM take pages without write access */
+static void t_readonly(void)
+{
+	size_t size = 4 * PAGE;
+	char *ro = map_anon(size, PROT_READ | PROT_WRITE);
+	const uint32_t flags[2] = {
+		VIRTGPU_BLOB_FLAG_USE_USERPTR | VIRTGPU_BLOB_FLAG_USERPTR_READONLY,
+		VIRTGPU_BLOB_FLAG_USE_USERPTR | VIRTGPU_BLOB_FLAG_USERPTR_READONLY |
+		VIRTGPU_BLOB_FLAG_USERPTR_HMM,
+	};
+	long held = pins_held();
+
+	fill(ro, size, 1);
+	mprotect(ro, size, PROT_READ);
+	for (int i = 0; i < 2; i++) {
+		const char *n = i ? "hmm read-only mapping" : "pinned read-only mapping";
+		struct drm_virtgpu_resource_create_blob c;
+		int r = create((uintptr_t)ro, size, flags[i], &c);
+
+		if (r) {
+			fail(n, "create: %s", ename(r));
+			continue;
+		}
+		expect("create", c.res_handle);
+		gem_close(c.bo_handle);
+		if (i)
+			expect("detach", c.res_handle);
+		expect("unref", c.res_handle);
+		if (pins_settle(held) != held)
+			fail(n, "pins left");
+		else
+			pass(n);
+	}
+	munmap(ro, size);
+}
+
+/* more physical runs than one command may carry */
+static void t_too_many_runs(void)
+{
+	const size_t np = MAX_ENTRIES + 16;
+	char *p = map_anon(np * PAGE, PROT_READ | PROT_WRITE);
+	char *gap = map_anon(np * PAGE, PROT_READ | PROT_WRITE);
+	long held = pins_held(), runs;
+
+	if (!p || !gap)
+		return skip("errno: more than 16384 runs", "not enough guest memory");
+	/* small pages, allocated alternately from the two ranges */
+	if (madvise(p, np * PAGE, MADV_NOHUGEPAGE) ||
+	    madvise(gap, np * PAGE, MADV_NOHUGEPAGE))
+		return fail("errno: more than 16384 runs", "madvise: %s", strerror(errno));
+	/* interleave allocations so neighbouring pages are not contiguous */
+	for (size_t i = 0; i < np; i++) {
+		p[i * PAGE] = 1;
+		gap[i * PAGE] = 1;
+	}
+	runs = phys_runs(p, np * PAGE);
+	for (int hmm = 0; hmm < 2; hmm++) {
+		const char *n = hmm ? "errno: more than 16384 runs (hmm)" :
+				      "errno: more than 16384 runs (pinned)";
+		int want = runs > MAX_ENTRIES ? -E2BIG : 0;
+		struct drm_virtgpu_resource_create_blob c;
+		int r;
+
+		if (runs < 0) {
+			skip(n, "pagemap unreadable");
+			continue;
+		}
+		r = create((uintptr_t)p, np * PAGE, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+			   (hmm ? VIRTGPU_BLOB_FLAG_USERPTR_HMM : 0), &c);
+		if (!r) {
+			expect("create", c.res_handle);
+			gem_close(c.bo_handle);
+			if (hmm)
+				expect("detach", c.res_handle);
+			expect("unref", c.res_handle);
+			pins_settle(held);
+		}
+		if (want == 0)
+			skip(n, "the pages happened to form <= 16384 runs");
+		else if (r != want)
+			fail(n, "%ld runs: got %s, expected E2BIG", runs, ename(r));
+		else if (pins_held() != held)
+			fail(n, "left %ld pages pinned", pins_held() - held);
+		else
+			pass(n);
+	}
+	munmap(p, np * PAGE);
+	munmap(gap, np * PAGE);
+}
+
+/* RLIMIT_MEMLOCK bounds pinned mode, not HMM mode */
+static void t_memlock(void)
+{
+	const char *n = "errno: pinned beyond RLIMIT_MEMLOCK";
+	int st;
+	pid_t pid = fork();
+
+	if (!pid) {
+		struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };
+		struct { uint32_t eff, perm, inh; } data[2];
+		struct rlimit rl = { 16 * PAGE, 16 * PAGE };
+		size_t size = 32 * PAGE;
+		char *p = map_anon(size, PROT_READ | PROT_WRITE);
+		struct drm_virtgpu_resource_create_blob c;
+		int r1, r2, r3;
+
+		syscall(SYS_capget, &hdr, data);
+		data[0].eff &= ~(1u << 14);	/* CAP_IPC_LOCK */
+		if (syscall(SYS_capset, &hdr, data) || setrlimit(RLIMIT_MEMLOCK, &rl))
+			_exit(100);
+		fill(p, size, 1);
+		r1 = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR, NULL);
+		r2 = create((uintptr_t)p, 8 * PAGE, VIRTGPU_BLOB_FLAG_USE_USERPTR, &c);
+		if (!r2) {
+			expect("create", c.res_handle);
+			gem_close(c.bo_handle);
+			expect("unref", c.res_handle);
+		}
+		r3 = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+			    VIRTGPU_BLOB_FLAG_USERPTR_HMM, &c);
+		if (!r3) {
+			expect("create", c.res_handle);
+			gem_close(c.bo_handle);
+			expect("detach", c.res_handle);
+			expect("unref", c.res_handle);
+		}
+		if (r1 != -ENOMEM)
+			printf("memlock: 32 pages pinned under a 16-page limit: %s\n", ename(r1));
+		if (r2)
+			printf("memlock: 8 pages under a 16-page limit: %s\n", ename(r2));
+		if (r3)
+			printf("memlock: HMM mode: %s\n", ename(r3));
+		fflush(stdout);
+		_exit(r1 == -ENOMEM && !r2 && !r3 ? 0 : 1);
+	}
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) == 100)
+		skip(n, "could not drop CAP_IPC_LOCK");
+	else if (WEXITSTATUS(st))
+		fail(n, "see the memlock lines above");
+	else
+		pass(n);
+}
+
+int main(void)
+{
+	long start_held;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	fd = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		fail("open render node", "%s", strerror(errno));
+		return 1;
+	}
+	start_held = pins_held();
+	t_probe();
+	if (!(modes & VIRTGPU_USERPTR_MODE_PINNED))
+		return 1;
+	t_pinned_use_free();
+	t_pinned_survives_munmap();
+	t_hmm_use_free();
+	t_hmm_invalidate("hmm munmap", MUNMAP);
+	t_hmm_invalidate("hmm free and reuse", FREE_REUSE);
+	t_hmm_invalidate("hmm mremap away and back", MREMAP);
+	t_hmm_invalidate("hmm madvise(DONTNEED)", DONTNEED);
+	t_hmm_invalidate("hmm THP split", THP_SPLIT);
+	t_hmm_fork_cow();
+	t_hmm_move_pages();
+	t_readonly();
+	t_errno();
+	t_too_many_runs();
+	t_memlock();
+	close(fd);
+	if (pins_settle(start_held) != start_held)
+		fail("pinned pages released", "%ld pins still held",
+		     pins_held() - start_held);
+	else
+		pass("pinned pages released");
+	printf("nr_foll_pin_acquired %ld nr_foll_pin_released %ld\n",
+	       vmstat("nr_foll_pin_acquired"), vmstat("nr_foll_pin_released"));
+	return failures ? 1 : 0;
+}
