@@ -887,6 +887,33 @@ expect_import(struct conn *c, const char *name, uint32_t res_id, uint32_t flags,
 		printf("PASS rig: %s (%s)\n", name, strerror(-want));
 }
 
+/* Imports n more small userptrs (the context's count limit is 4096), then
+ * expects the next one to be refused with ENOSPC. */
+static void
+quota_check(struct conn *c, unsigned n)
+{
+	unsigned i;
+	int r = 0, terr, fd;
+
+	for (i = 0; i <= n; i++) {
+		r = vtest_blob(c, VCMD_BLOB_TYPE_GUEST, 0, 4096, 0, &fd);
+		if (r < 0) {
+			fail("import-count-quota", "GUEST blob %u: %s", i, c->err);
+			return;
+		}
+		close(fd);
+		if (i == n)
+			break;
+		int ir = userptr_import(c, r, 0, 4096, &terr);
+		if (terr || ir) {
+			fail("import-count-quota", "import %u of %u: %d (%s)", i + 1, n,
+			     ir, terr ? terr_str(terr) : strerror(-ir));
+			return;
+		}
+	}
+	expect_import(c, "import-count-quota", r, 0, 4096, -ENOSPC);
+}
+
 static unsigned
 sdma_ring_idx(struct conn *c, int *err)
 {
@@ -1112,6 +1139,23 @@ errors:
 	 * and the context's shared memory blob. */
 	expect_import(&c, "import-host-bo-blob", gtt, 0, U_SIZE, -EINVAL);
 	expect_import(&c, "import-shmem-blob", c.shmem_res, 0, SHMEM_SIZE, -EINVAL);
+
+	/* Limits, checked before anything is allocated: one userptr above
+	 * 4 GiB (a sparse memfd, never touched), and the 4097th userptr of
+	 * a context. */
+	{
+		int fd;
+
+		r = vtest_blob(&c, VCMD_BLOB_TYPE_GUEST, 0, (4ull << 30) + 4096, 0, &fd);
+		if (r < 0) {
+			fail("import-size-above-limit", "GUEST blob of 4 GiB + 4 KiB: %s", c.err);
+		} else {
+			close(fd);
+			expect_import(&c, "import-size-above-limit", r, 0,
+				      (4ull << 30) + 4096, -E2BIG);
+		}
+	}
+	quota_check(&c, 4096 - 3);	/* u, ibm and v are live */
 
 	/* Destroy: unref of the imported resource frees the BO; the res_id is
 	 * then unknown to the context. */
