@@ -116,6 +116,13 @@ struct bo_va_op_req {
 };
 _Static_assert(sizeof(struct bo_va_op_req) == 64, "wire size");
 
+struct set_metadata_req {
+	struct ccmd_hdr hdr;
+	uint64_t flags, tiling_info;
+	uint32_t res_id, size_metadata;
+};
+_Static_assert(sizeof(struct set_metadata_req) == 40, "wire size");
+
 struct create_ctx_req {
 	struct ccmd_hdr hdr;
 	int32_t priority;
@@ -1172,6 +1179,24 @@ errors:
 			(unsigned long long)bytes_moved, (unsigned long long)faults,
 			(unsigned long long)submissions);
 		fclose(ef);
+	}
+
+	/* Last, since a failing ccmd ends the vtest connection: design.md says
+	 * SET_METADATA on a userptr BO answers -EINVAL (no tiling on user
+	 * memory).  Mesa sends it synchronously and waits for the seqno. */
+	{
+		struct set_metadata_req req = { .res_id = u.res_id, .tiling_info = 1 };
+		struct ccmd_rsp *rsp = rsp_alloc(&c, &req.hdr, sizeof(*rsp));
+
+		r = ccmd_ret(&c, &req.hdr, CCMD_SET_METADATA, sizeof(req), rsp, &terr);
+		if (terr)
+			fail("set-metadata-userptr", "no response: %s (shmem seqno "
+			     "%u, request seqno %u)", terr_str(terr), c.shmem->seqno,
+			     c.seqno);
+		else if (r != -EINVAL)
+			fail("set-metadata-userptr", "ret %d, docs/design.md says -EINVAL", r);
+		else
+			pass("set-metadata-userptr (-EINVAL)");
 	}
 out:
 	conn_close(&c);
