@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <virtgpu_drm.h>
+#include <drm/virtgpu_drm.h>
 
 _Static_assert(sizeof(struct drm_virtgpu_resource_create_blob) == 56,
 	       "create_blob grows by __u64 userptr (48 -> 56 bytes)");
@@ -78,6 +78,13 @@ static void expect(const char *what, uint32_t res)
 		printf("EXPECT %s %u\n", what, res);
 	else
 		printf("EXPECT %s\n", what);
+	fflush(stdout);
+}
+
+/* the host must see event A before event B (tests/vm/run checks it) */
+static void order(const char *a, uint32_t ra, const char *b, uint32_t rb)
+{
+	printf("ORDER %s %u %s %u\n", a, ra, b, rb);
 	fflush(stdout);
 }
 
@@ -524,6 +531,53 @@ static void t_hmm_fork_cow(void)
 	munmap(p, size);
 }
 
+/*
+ * Revalidation does not need the submission to name the resource: the
+ * creator's next EXECBUFFER re-attaches every invalidated userptr it made.
+ */
+static void t_hmm_reval_by_file(void)
+{
+	const char *n = "hmm revalidated by an unrelated EXECBUFFER";
+	size_t size = 8 * PAGE;
+	struct drm_virtgpu_resource_create_blob a, b;
+	char *pa = map_anon(size, PROT_READ | PROT_WRITE);
+	char *pb = map_anon(size, PROT_READ | PROT_WRITE);
+	const uint32_t H = VIRTGPU_BLOB_FLAG_USE_USERPTR |
+			   VIRTGPU_BLOB_FLAG_USERPTR_HMM;
+	int r;
+
+	fill(pa, size, 1);
+	fill(pb, size, 2);
+	if ((r = create((uintptr_t)pa, size, H, &a)))
+		return fail(n, "create: %s", ename(r));
+	expect("create", a.res_handle);
+	if ((r = create((uintptr_t)pb, size, H, &b)))
+		return fail(n, "create: %s", ename(r));
+	expect("create", b.res_handle);
+	if (madvise(pa, size, MADV_DONTNEED))
+		return fail(n, "madvise: %s", strerror(errno));
+	expect("detach", a.res_handle);
+	r = submit(b.bo_handle, b.res_handle);	/* names b only */
+	if (!r) {
+		expect("attach", a.res_handle);
+		expect("submit", b.res_handle);
+		order("detach", a.res_handle, "attach", a.res_handle);
+		order("attach", a.res_handle, "submit", b.res_handle);
+	}
+	gem_close(a.bo_handle);
+	expect("detach", a.res_handle);
+	expect("unref", a.res_handle);
+	gem_close(b.bo_handle);
+	expect("detach", b.res_handle);
+	expect("unref", b.res_handle);
+	if (r)
+		fail(n, "EXECBUFFER: %s", ename(r));
+	else
+		pass(n);
+	munmap(pa, size);
+	munmap(pb, size);
+}
+
 static void t_hmm_move_pages(void)
 {
 	const char *n = "hmm move_pages migration";
@@ -859,6 +913,7 @@ int main(void)
 	t_hmm_invalidate("hmm madvise(DONTNEED)", DONTNEED);
 	t_hmm_invalidate("hmm THP split", THP_SPLIT);
 	t_hmm_fork_cow();
+	t_hmm_reval_by_file();
 	t_hmm_move_pages();
 	t_readonly();
 	t_errno();
