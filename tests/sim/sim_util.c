@@ -226,8 +226,10 @@ sim_fence_wait(struct sim_gpu *gpu, uint64_t seq, uint64_t timeout_ns,
 }
 
 int
-sim_submit(struct sim_gpu *gpu, struct sim_ib *ib, const uint32_t *handles,
-	   unsigned num_handles, bool wait, uint64_t *seq_out)
+sim_submit_chunks(struct sim_gpu *gpu, struct sim_ib *ib,
+		  const uint32_t *handles, unsigned num_handles,
+		  const struct drm_amdgpu_cs_chunk *extra, unsigned num_extra,
+		  uint64_t *seq_out)
 {
 	struct drm_amdgpu_bo_list_entry entries[64];
 	struct drm_amdgpu_cs_chunk_ib ib_chunk = {
@@ -235,17 +237,21 @@ sim_submit(struct sim_gpu *gpu, struct sim_ib *ib, const uint32_t *handles,
 		.va_start = ib->buf.va,
 		.ib_bytes = ib->n * 4,
 	};
-	struct drm_amdgpu_cs_chunk chunk = {
-		.chunk_id = AMDGPU_CHUNK_ID_IB,
-		.length_dw = sizeof(ib_chunk) / 4,
-		.chunk_data = (uintptr_t)&ib_chunk,
+	struct drm_amdgpu_cs_chunk chunks[8] = {
+		{
+			.chunk_id = AMDGPU_CHUNK_ID_IB,
+			.length_dw = sizeof(ib_chunk) / 4,
+			.chunk_data = (uintptr_t)&ib_chunk,
+		},
 	};
 	uint32_t list;
 	uint64_t seq = 0;
 	int r;
 
-	if (num_handles + 1 > 64)
+	if (num_handles + 1 > 64 || num_extra + 1 > 8)
 		return -EINVAL;
+	if (num_extra)
+		memcpy(&chunks[1], extra, num_extra * sizeof(*extra));
 	entries[0] = (struct drm_amdgpu_bo_list_entry){ ib->buf.handle, 0 };
 	for (unsigned i = 0; i < num_handles; i++)
 		entries[i + 1] = (struct drm_amdgpu_bo_list_entry){ handles[i], 0 };
@@ -253,9 +259,22 @@ sim_submit(struct sim_gpu *gpu, struct sim_ib *ib, const uint32_t *handles,
 	if (r)
 		return r;
 	gpu->last_ip = ib->ip_type;
-	r = amdgpu_cs_submit_raw2(gpu->dev, gpu->ctx, list, 1, &chunk, &seq);
+	r = amdgpu_cs_submit_raw2(gpu->dev, gpu->ctx, list, num_extra + 1, chunks,
+				  &seq);
 	amdgpu_bo_list_destroy_raw(gpu->dev, list);
 	ib->n = 0;
+	if (!r && seq_out)
+		*seq_out = seq;
+	return r;
+}
+
+int
+sim_submit(struct sim_gpu *gpu, struct sim_ib *ib, const uint32_t *handles,
+	   unsigned num_handles, bool wait, uint64_t *seq_out)
+{
+	uint64_t seq = 0;
+	int r = sim_submit_chunks(gpu, ib, handles, num_handles, NULL, 0, &seq);
+
 	if (r)
 		return r;
 	if (seq_out)

@@ -59,6 +59,11 @@ void sim_sdma_write(struct sim_ib *ib, uint64_t dst, const uint32_t *data,
 int sim_submit(struct sim_gpu *gpu, struct sim_ib *ib,
 	       const uint32_t *handles, unsigned num_handles, bool wait,
 	       uint64_t *seq_out);
+/* The same with more chunks after the IB (syncobjs, dependencies...). */
+int sim_submit_chunks(struct sim_gpu *gpu, struct sim_ib *ib,
+		      const uint32_t *handles, unsigned num_handles,
+		      const struct drm_amdgpu_cs_chunk *extra, unsigned num_extra,
+		      uint64_t *seq_out);
 int sim_fence_wait(struct sim_gpu *gpu, uint64_t seq, uint64_t timeout_ns,
 		   bool *signaled);
 

@@ -572,6 +572,55 @@ test_prime_and_syncobj(struct sim_gpu *gpu)
 	sim_gpu_close(&other);
 }
 
+/* Syncobjs carried by the submission itself: binary out, timeline signal,
+ * a wait on a point nobody submitted. */
+static void
+test_cs_syncobj_chunks(struct sim_gpu *gpu)
+{
+	struct sim_buf b;
+	struct sim_ib ib;
+	uint32_t bin, tl;
+	uint64_t point = 0, seq;
+
+	CHECK(!sim_buf_gtt(gpu, 4096, &b), "gtt");
+	CHECK(!sim_ib_init(gpu, &ib), "ib");
+	CHECK(!drmSyncobjCreate(gpu->fd, 0, &bin), "binary syncobj");
+	CHECK(!drmSyncobjCreate(gpu->fd, 0, &tl), "timeline syncobj");
+
+	struct drm_amdgpu_cs_chunk_sem out = { .handle = bin };
+	struct drm_amdgpu_cs_chunk_syncobj sig = { .handle = tl, .point = 5 };
+	struct drm_amdgpu_cs_chunk chunks[2] = {
+		{ AMDGPU_CHUNK_ID_SYNCOBJ_OUT, sizeof(out) / 4, (uintptr_t)&out },
+		{ AMDGPU_CHUNK_ID_SYNCOBJ_TIMELINE_SIGNAL, sizeof(sig) / 4,
+		  (uintptr_t)&sig },
+	};
+	sim_sdma_fill(&ib, b.va, 0x24242424, 4096);
+	CHECK(!sim_submit_chunks(gpu, &ib, &b.handle, 1, chunks, 2, &seq),
+	      "submit with out syncobjs");
+	CHECK(!drmSyncobjWait(gpu->fd, &bin, 1, INT64_MAX, 0, NULL),
+	      "binary out syncobj signals");
+	CHECK(all_bytes(b.cpu, 0x24, 4096), "and the job had run");
+	CHECK(!drmSyncobjTimelineWait(gpu->fd, &tl, (uint64_t[]){ 5 }, 1,
+				      INT64_MAX, 0, NULL), "timeline point 5");
+	CHECK(!drmSyncobjQuery(gpu->fd, &tl, &point, 1) && point == 5,
+	      "timeline payload %llu", (unsigned long long)point);
+
+	/* Waiting for point 9, which nothing will signal, is refused. */
+	struct drm_amdgpu_cs_chunk_syncobj wait9 = { .handle = tl, .point = 9 };
+	struct drm_amdgpu_cs_chunk wchunk = {
+		AMDGPU_CHUNK_ID_SYNCOBJ_TIMELINE_WAIT, sizeof(wait9) / 4,
+		(uintptr_t)&wait9,
+	};
+	sim_sdma_fill(&ib, b.va, 0, 4096);
+	CHECK(sim_submit_chunks(gpu, &ib, &b.handle, 1, &wchunk, 1, NULL) == -EINVAL,
+	      "wait on an unsubmitted point");
+	CHECK(all_bytes(b.cpu, 0x24, 4096), "the refused job did not run");
+	drmSyncobjDestroy(gpu->fd, bin);
+	drmSyncobjDestroy(gpu->fd, tl);
+	sim_ib_fini(&ib);
+	sim_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -595,6 +644,7 @@ main(void)
 	test_userptr_fixed_and_mremap(&gpu);
 	test_bad_input(&gpu);
 	test_prime_and_syncobj(&gpu);
+	test_cs_syncobj_chunks(&gpu);
 	sim_gpu_close(&gpu);
 	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
 	return failures ? 1 : 0;

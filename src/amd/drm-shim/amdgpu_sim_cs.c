@@ -713,17 +713,30 @@ sim_ip_valid(uint32_t ip_type, uint32_t ip_instance, uint32_t ring)
 	}
 }
 
+struct sim_cs_sync {
+	uint32_t handle;
+	uint64_t point;
+	bool for_submit;
+};
+
 struct sim_cs_parse {
 	struct sim_job *job;
 	uint32_t *list;			/* BO_HANDLES chunk */
 	unsigned list_count;
-	struct {
-		uint32_t handle;
-		uint64_t point;
-		bool for_submit;
-	} waits[64], signals[64];
+	struct sim_cs_sync waits[64], signals[64];
 	unsigned num_waits, num_signals;
 };
+
+static int
+sim_cs_add_sync(struct sim_cs_parse *p, bool wait, struct sim_cs_sync sync)
+{
+	unsigned *n = wait ? &p->num_waits : &p->num_signals;
+
+	if (*n == ARRAY_SIZE(p->waits))
+		return -EINVAL;
+	(wait ? p->waits : p->signals)[(*n)++] = sync;
+	return 0;
+}
 
 static int
 sim_cs_parse_chunk(struct sim_file *file, struct sim_cs_parse *p,
@@ -803,16 +816,10 @@ sim_cs_parse_chunk(struct sim_file *file, struct sim_cs_parse *p,
 		const struct drm_amdgpu_cs_chunk_sem *sems = data;
 		bool in = chunk->chunk_id == AMDGPU_CHUNK_ID_SYNCOBJ_IN;
 
-		for (size_t i = 0; i < bytes / sizeof(*sems); i++) {
-			unsigned *n = in ? &p->num_waits : &p->num_signals;
-
-			if (*n == ARRAY_SIZE(p->waits))
+		for (size_t i = 0; i < bytes / sizeof(*sems); i++)
+			if (sim_cs_add_sync(p, in, (struct sim_cs_sync){
+						.handle = sems[i].handle }))
 				return -EINVAL;
-			if (in)
-				p->waits[(*n)++].handle = sems[i].handle;
-			else
-				p->signals[(*n)++].handle = sems[i].handle;
-		}
 		return 0;
 	}
 	case AMDGPU_CHUNK_ID_SYNCOBJ_TIMELINE_WAIT:
@@ -821,19 +828,15 @@ sim_cs_parse_chunk(struct sim_file *file, struct sim_cs_parse *p,
 		bool in = chunk->chunk_id == AMDGPU_CHUNK_ID_SYNCOBJ_TIMELINE_WAIT;
 
 		for (size_t i = 0; i < bytes / sizeof(*s); i++) {
-			unsigned *n = in ? &p->num_waits : &p->num_signals;
+			struct sim_cs_sync sync = {
+				.handle = s[i].handle,
+				.point = s[i].point,
+				.for_submit = in && (s[i].flags &
+					DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT),
+			};
 
-			if (*n == ARRAY_SIZE(p->waits))
+			if (sim_cs_add_sync(p, in, sync))
 				return -EINVAL;
-			if (in) {
-				p->waits[*n].handle = s[i].handle;
-				p->waits[*n].point = s[i].point;
-				p->waits[(*n)++].for_submit =
-					s[i].flags & DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT;
-			} else {
-				p->signals[*n].handle = s[i].handle;
-				p->signals[(*n)++].point = s[i].point;
-			}
 		}
 		return 0;
 	}
