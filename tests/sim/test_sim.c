@@ -572,6 +572,65 @@ test_prime_and_syncobj(struct sim_gpu *gpu)
 	sim_gpu_close(&other);
 }
 
+static int
+va_op(struct sim_gpu *gpu, uint32_t handle, uint32_t op, uint64_t va,
+      uint64_t offset, uint64_t size)
+{
+	struct drm_amdgpu_gem_va a = {
+		.handle = handle, .operation = op,
+		.flags = AMDGPU_VM_PAGE_READABLE | AMDGPU_VM_PAGE_WRITEABLE,
+		.va_address = va, .offset_in_bo = offset, .map_size = size,
+	};
+
+	return drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_VA, &a) ? -errno : 0;
+}
+
+/* REPLACE puts another BO under part of a mapping, CLEAR cuts a hole: the
+ * GPU's view follows, page by page. */
+static void
+test_va_replace_clear(struct sim_gpu *gpu)
+{
+	const uint64_t va = 1ull << 36;
+	struct sim_buf a, b;
+	struct sim_ib ib;
+	uint8_t *pa, *pb;
+
+	CHECK(!sim_buf_gtt(gpu, 4 * 4096, &a), "a");
+	CHECK(!sim_buf_gtt(gpu, 4 * 4096, &b), "b");
+	CHECK(!sim_ib_init(gpu, &ib), "ib");
+	pa = a.cpu;
+	pb = b.cpu;
+	memset(pa, 0, 4 * 4096);
+	memset(pb, 0, 4 * 4096);
+	CHECK(!va_op(gpu, a.handle, AMDGPU_VA_OP_MAP, va, 0, 4 * 4096), "map a");
+	/* pages 1-2 of the range now show b's pages 2-3 */
+	CHECK(!va_op(gpu, b.handle, AMDGPU_VA_OP_REPLACE, va + 4096, 2 * 4096,
+		     2 * 4096), "replace");
+	sim_sdma_fill(&ib, va, 0x77777777, 4 * 4096);
+	CHECK(!sim_submit(gpu, &ib, (uint32_t[]){ a.handle, b.handle }, 2, true,
+			  NULL), "fill through the replaced range");
+	CHECK(all_bytes(pa, 0x77, 4096) && all_bytes(pa + 3 * 4096, 0x77, 4096),
+	      "a's pages 0 and 3 still mapped");
+	CHECK(all_bytes(pa + 4096, 0, 2 * 4096), "a's pages 1-2 no longer mapped");
+	CHECK(all_bytes(pb + 2 * 4096, 0x77, 2 * 4096) && all_bytes(pb, 0, 2 * 4096),
+	      "b's pages 2-3 took the fill, its pages 0-1 did not");
+
+	CHECK(!va_op(gpu, 0, AMDGPU_VA_OP_CLEAR, va + 2 * 4096, 0, 4096), "clear");
+	sim_sdma_fill(&ib, va + 2 * 4096, 0, 4096);
+	CHECK(sim_submit(gpu, &ib, (uint32_t[]){ a.handle, b.handle }, 2, true,
+			 NULL) == -EFAULT, "the cleared page faults");
+	CHECK(va_op(gpu, a.handle, AMDGPU_VA_OP_UNMAP, va, 0, 4096) == 0,
+	      "unmap the remaining head of a's mapping");
+	CHECK(va_op(gpu, a.handle, AMDGPU_VA_OP_UNMAP, va + 3 * 4096, 0, 4096) == 0,
+	      "and its tail");
+	CHECK(va_op(gpu, b.handle, AMDGPU_VA_OP_UNMAP, va + 4096, 0, 4096) == 0,
+	      "and b's first page left by the clear");
+	sim_ib_fini(&ib);
+	/* sim_buf_free unmaps at their own VAs; nothing else is mapped. */
+	sim_buf_free(&a);
+	sim_buf_free(&b);
+}
+
 /* Syncobjs carried by the submission itself: binary out, timeline signal,
  * a wait on a point nobody submitted. */
 static void
@@ -645,6 +704,7 @@ main(void)
 	test_bad_input(&gpu);
 	test_prime_and_syncobj(&gpu);
 	test_cs_syncobj_chunks(&gpu);
+	test_va_replace_clear(&gpu);
 	sim_gpu_close(&gpu);
 	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
 	return failures ? 1 : 0;
