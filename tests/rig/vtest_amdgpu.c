@@ -18,9 +18,9 @@
  * "SKIP rig: NAME: reason".  The exit status is 1 if anything failed, 2 if
  * the connection could not be set up at all.
  *
- * The ccmd wire structs are written here from virglrenderer 1.3.0's
- * src/drm/amdgpu/amdgpu_virtio_proto.h and src/drm_hw.h (sizes asserted);
- * USERPTR_IMPORT comes from the project's include/amdgpu_userptr_proto.h.
+ * The AMD ccmd layer (wire structs, ccmds, SDMA packets) is in
+ * amdgpu_ccmd.[ch], shared with the VM guest program (vm_amdgpu.c); this
+ * file is the vtest transport and the vtest scenarios.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,7 +41,7 @@
 
 #include <libdrm/amdgpu_drm.h>
 
-#include "amdgpu_userptr_proto.h"
+#include "amdgpu_ccmd.h"
 
 /* ---- vtest protocol (virglrenderer vtest/vtest_protocol.h, version 4) ---- */
 
@@ -59,174 +59,7 @@
 #define VCMD_BLOB_FLAG_MAPPABLE (1 << 0)
 #define VCMD_BLOB_FLAG_SHAREABLE (1 << 1)
 
-#define CAPSET_DRM 6
-#define DRM_CONTEXT_AMDGPU 2
-
-/* ---- AMD native context (virglrenderer src/drm/amdgpu) ---- */
-
-enum {
-	CCMD_QUERY_INFO = 1,
-	CCMD_GEM_NEW,
-	CCMD_BO_VA_OP,
-	CCMD_CS_SUBMIT,
-	CCMD_SET_METADATA,
-	CCMD_BO_QUERY_INFO,
-	CCMD_CREATE_CTX,
-	CCMD_RESERVE_VMID,
-	CCMD_SET_PSTATE,
-	CCMD_CS_QUERY_FENCE_STATUS,
-};
-_Static_assert(CCMD_CS_QUERY_FENCE_STATUS + 1 == AMDGPU_CCMD_USERPTR_IMPORT,
-	       "USERPTR_IMPORT follows CS_QUERY_FENCE_STATUS");
-
-struct ccmd_hdr {		/* struct vdrm_ccmd_req */
-	uint32_t cmd, len, seqno, rsp_off;
-};
-struct ccmd_rsp {		/* struct amdgpu_ccmd_rsp */
-	uint32_t len;
-	int32_t ret;
-};
-
-struct shmem {			/* struct amdvgpu_shmem, first fields */
-	uint32_t seqno;
-	uint32_t rsp_mem_offset;
-	uint32_t async_error;
-	uint32_t pad;
-};
-
-struct query_info_req {
-	struct ccmd_hdr hdr;
-	struct drm_amdgpu_info info;
-};
-_Static_assert(sizeof(struct query_info_req) == 48, "wire size");
-
-struct gem_new_req {
-	struct ccmd_hdr hdr;
-	uint64_t blob_id;
-	uint64_t alloc_size, phys_alignment;
-	uint32_t preferred_heap, pad;
-	uint64_t flags;
-};
-_Static_assert(sizeof(struct gem_new_req) == 56, "wire size");
-
-struct bo_va_op_req {
-	struct ccmd_hdr hdr;
-	uint64_t va, vm_map_size, flags, flags2, offset;
-	uint32_t res_id, op;
-};
-_Static_assert(sizeof(struct bo_va_op_req) == 64, "wire size");
-
-struct set_metadata_req {
-	struct ccmd_hdr hdr;
-	uint64_t flags, tiling_info;
-	uint32_t res_id, size_metadata;
-};
-_Static_assert(sizeof(struct set_metadata_req) == 40, "wire size");
-
-struct create_ctx_req {
-	struct ccmd_hdr hdr;
-	int32_t priority;
-	uint32_t flags;
-};
-struct create_ctx_rsp {
-	struct ccmd_rsp hdr;
-	uint32_t ctx_id, pad;
-};
-_Static_assert(sizeof(struct create_ctx_req) == 24, "wire size");
-
-struct cs_submit_req {
-	struct ccmd_hdr hdr;
-	uint32_t ctx_id, num_chunks, pad, ring_idx;
-	/* then (chunk_id:16, length_dw:16, offset:32) descriptors, then data */
-};
-struct cs_desc {
-	uint16_t chunk_id, length_dw;
-	uint32_t offset;
-};
-_Static_assert(sizeof(struct cs_submit_req) == 32, "wire size");
-
-struct fence_status_req {
-	struct ccmd_hdr hdr;
-	uint32_t ctx_id, ip_type, ip_instance, ring;
-	uint64_t fence, timeout_ns, flags;
-};
-struct fence_status_rsp {
-	struct ccmd_rsp hdr;
-	uint32_t expired, pad;
-};
-_Static_assert(sizeof(struct fence_status_req) == 56, "wire size");
-
-/* struct virgl_renderer_capset_drm: 6 dwords, then u.amdgpu. */
-#define CAPS_CONTEXT_TYPE 16
-#define CAPS_AMDGPU_BITS 28	/* has_vm_always_valid:1, has_userptr:1 */
-
-#define SHMEM_SIZE 0x4000
-#define RSP_SENTINEL 0x7eadbeef
-#define TIMEOUT_MS 10000
-
-/* ---- output ---- */
-
-static int failures;
-
-static void
-pass(const char *name)
-{
-	printf("PASS rig: %s\n", name);
-	fflush(stdout);
-}
-
-static void __attribute__((format(printf, 2, 3)))
-fail(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("FAIL rig: %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	failures++;
-}
-
-static void __attribute__((format(printf, 1, 2)))
-info(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("INFO rig: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-/* ---- connection ---- */
-
-struct conn {
-	int sock;
-	bool dead;		/* the server closed the connection */
-	uint8_t caps[1024];
-	uint32_t caps_size;
-	volatile struct shmem *shmem;
-	uint8_t *rsp_mem;
-	uint32_t rsp_size, next_rsp_off;
-	uint32_t seqno;
-	uint32_t shmem_res;
-	char err[256];
-};
-
-static int
-conn_error(struct conn *c, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->err, sizeof(c->err), fmt, ap);
-	va_end(ap);
-	return r;
-}
+/* ---- the vtest transport ---- */
 
 static int
 write_all(struct conn *c, const void *buf, size_t n)
@@ -234,7 +67,7 @@ write_all(struct conn *c, const void *buf, size_t n)
 	const uint8_t *p = buf;
 
 	while (n) {
-		ssize_t r = send(c->sock, p, n, MSG_NOSIGNAL);
+		ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -251,7 +84,7 @@ write_all(struct conn *c, const void *buf, size_t n)
 static int
 wait_readable(struct conn *c)
 {
-	struct pollfd pfd = { .fd = c->sock, .events = POLLIN };
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 	int r;
 
 	do
@@ -274,7 +107,7 @@ read_all(struct conn *c, void *buf, size_t n)
 
 		if (w)
 			return w;
-		r = recv(c->sock, p, n, 0);
+		r = recv(c->fd, p, n, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0) {
@@ -307,7 +140,7 @@ recv_fd(struct conn *c)
 
 	if ((r = wait_readable(c)))
 		return r;
-	r = recvmsg(c->sock, &msg, MSG_CMSG_CLOEXEC);
+	r = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
 	if (r == 0) {
 		c->dead = true;
 		return conn_error(c, -EPIPE, "the server closed the connection");
@@ -395,6 +228,36 @@ vtest_unref(struct conn *c, uint32_t res_id)
 	return vtest_cmd(c, VCMD_RESOURCE_UNREF, &res_id, 1);
 }
 
+/*
+ * Sends one ccmd in a SUBMIT_CMD2 batch (ring 0, no fences), then a ping:
+ * when the ping is answered the host has handled the ccmd.  vtest has no
+ * per-ring fences: ring_idx is not used.
+ */
+static int
+vtest_send_ccmd(struct conn *c, const void *req, uint32_t len, uint32_t ring_idx)
+{
+	uint32_t ndw = len / 4, total = 9 + ndw;
+	uint32_t *buf = calloc(total, 4);
+	int r;
+
+	(void)ring_idx;
+	if (!buf)
+		return -ENOMEM;
+	buf[0] = 1;		/* batch count */
+	buf[1] = 0;		/* flags */
+	buf[2] = 9;		/* cmd_offset (dwords) */
+	buf[3] = ndw;		/* cmd_size (dwords) */
+	/* sync_offset, sync_count, ring_idx, in/out syncobjs: 0 */
+	memcpy(&buf[9], req, len);
+	r = vtest_cmd(c, VCMD_SUBMIT_CMD2, buf, total);
+	free(buf);
+	if (!r)
+		r = vtest_ping(c);
+	return r;
+}
+
+static const struct transport vtest_transport = { .send = vtest_send_ccmd };
+
 /* Opens a connection up to a usable AMD context with its response memory. */
 static int
 conn_open(struct conn *c, const char *path, const char *name)
@@ -404,11 +267,12 @@ conn_open(struct conn *c, const char *path, const char *name)
 	int r, fd;
 
 	memset(c, 0, sizeof(*c));
-	c->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->sock < 0)
+	c->t = &vtest_transport;
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
 		return conn_error(c, -errno, "socket: %s", strerror(errno));
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
-	if (connect(c->sock, (struct sockaddr *)&addr, sizeof(addr)))
+	if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)))
 		return conn_error(c, -errno, "connect %s: %s", path, strerror(errno));
 
 	/* CREATE_RENDERER: length in bytes, then the debug name. */
@@ -458,17 +322,11 @@ conn_open(struct conn *c, const char *path, const char *name)
 	if (r < 0)
 		return r;
 	c->shmem_res = r;
-	c->shmem = mmap(NULL, SHMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *m = mmap(NULL, SHMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
-	if (c->shmem == MAP_FAILED)
+	if (m == MAP_FAILED)
 		return conn_error(c, -errno, "mmap shmem: %s", strerror(errno));
-	if (c->shmem->rsp_mem_offset < sizeof(struct shmem) ||
-	    c->shmem->rsp_mem_offset >= SHMEM_SIZE)
-		return conn_error(c, -EPROTO, "rsp_mem_offset %u",
-				  c->shmem->rsp_mem_offset);
-	c->rsp_mem = (uint8_t *)c->shmem + c->shmem->rsp_mem_offset;
-	c->rsp_size = SHMEM_SIZE - c->shmem->rsp_mem_offset;
-	return 0;
+	return conn_set_shmem(c, m);
 }
 
 static void
@@ -476,140 +334,14 @@ conn_close(struct conn *c)
 {
 	if (c->shmem && c->shmem != MAP_FAILED)
 		munmap((void *)c->shmem, SHMEM_SIZE);
-	if (c->sock > 0)
-		close(c->sock);
-	c->sock = -1;
+	if (c->fd > 0)
+		close(c->fd);
+	c->fd = -1;
 	c->shmem = NULL;
 }
 
-static bool
-caps_has_userptr(const struct conn *c)
-{
-	uint32_t bits;
+/* ---- ccmds that need the transport ---- */
 
-	memcpy(&bits, &c->caps[CAPS_AMDGPU_BITS], 4);
-	return bits & (1u << AMDGPU_CAPSET_HAS_USERPTR_BIT);
-}
-
-/* ---- ccmds ---- */
-
-/* Places a response slot: its len is what the guest can take, its ret a
- * sentinel that tells whether the host wrote it. */
-static void *
-rsp_alloc(struct conn *c, struct ccmd_hdr *hdr, uint32_t size)
-{
-	struct ccmd_rsp *rsp;
-
-	size = (size + 7) & ~7u;
-	if (c->next_rsp_off + size > c->rsp_size)
-		c->next_rsp_off = 0;
-	hdr->rsp_off = c->next_rsp_off;
-	c->next_rsp_off += size;
-	rsp = (void *)&c->rsp_mem[hdr->rsp_off];
-	memset(rsp, 0, size);
-	rsp->len = size;
-	rsp->ret = RSP_SENTINEL;
-	return rsp;
-}
-
-/*
- * Sends one ccmd in a SUBMIT_CMD2 batch (ring 0, no fences), then a ping:
- * when the ping is answered the host has handled the ccmd.  Returns 0 when
- * the host has processed it (shmem seqno reached), -EPIPE when the server
- * dropped the connection, -ENOMSG when it stayed but never acknowledged
- * the ccmd (the context's dispatch failed).
- */
-static int
-ccmd(struct conn *c, struct ccmd_hdr *hdr, uint32_t cmd, uint32_t len)
-{
-	uint32_t ndw = len / 4, total = 9 + ndw;
-	uint32_t *buf = calloc(total, 4);
-	int r;
-
-	if (!buf)
-		return -ENOMEM;
-	hdr->cmd = cmd;
-	hdr->len = len;
-	hdr->seqno = ++c->seqno;
-	buf[0] = 1;		/* batch count */
-	buf[1] = 0;		/* flags */
-	buf[2] = 9;		/* cmd_offset (dwords) */
-	buf[3] = ndw;		/* cmd_size (dwords) */
-	/* sync_offset, sync_count, ring_idx, in/out syncobjs: 0 */
-	memcpy(&buf[9], hdr, len);
-	r = vtest_cmd(c, VCMD_SUBMIT_CMD2, buf, total);
-	free(buf);
-	if (!r)
-		r = vtest_ping(c);
-	if (r)
-		return c->dead ? -EPIPE : r;
-	if ((int32_t)(c->shmem->seqno - hdr->seqno) < 0)
-		return -ENOMSG;
-	return 0;
-}
-
-/* ccmd whose answer is in an amdgpu_ccmd_rsp: returns the host's ret, or a
- * transport error in *terr. */
-static int
-ccmd_ret(struct conn *c, struct ccmd_hdr *hdr, uint32_t cmd, uint32_t len,
-	 struct ccmd_rsp *rsp, int *terr)
-{
-	*terr = ccmd(c, hdr, cmd, len);
-	if (*terr)
-		return *terr;
-	if (rsp->ret == (int32_t)RSP_SENTINEL) {
-		*terr = -ENODATA;
-		return *terr;
-	}
-	return rsp->ret;
-}
-
-static const char *
-terr_str(int terr)
-{
-	switch (terr) {
-	case -EPIPE: return "the server dropped the connection";
-	case -ENOMSG: return "the host never acknowledged the command (seqno not reached)";
-	case -ENODATA: return "the host acknowledged but wrote no response";
-	default: return strerror(-terr);
-	}
-}
-
-static int
-query_info(struct conn *c, uint32_t query, uint32_t ip_type, void *out, uint32_t size)
-{
-	struct query_info_req req = { 0 };
-	struct ccmd_rsp *rsp;
-	int r, terr;
-
-	req.info.query = query;
-	req.info.return_size = size;
-	req.info.query_hw_ip.type = ip_type;
-	rsp = rsp_alloc(c, &req.hdr, sizeof(*rsp) + size);
-	r = ccmd_ret(c, &req.hdr, CCMD_QUERY_INFO, sizeof(req), rsp, &terr);
-	if (terr)
-		return terr;
-	if (r)
-		return r;
-	memcpy(out, rsp + 1, size);
-	return 0;
-}
-
-static int
-create_ctx(struct conn *c, uint32_t *ctx_id)
-{
-	struct create_ctx_req req = { 0 };
-	struct create_ctx_rsp *rsp = rsp_alloc(c, &req.hdr, sizeof(*rsp));
-	int r, terr;
-
-	r = ccmd_ret(c, &req.hdr, CCMD_CREATE_CTX, sizeof(req), &rsp->hdr, &terr);
-	if (!r && !rsp->ctx_id)
-		r = -ENOTSUP;
-	*ctx_id = rsp->ctx_id;
-	return r;
-}
-
-/* GEM_NEW + RESOURCE_CREATE_BLOB(HOST3D, blob_id): a host BO with a res_id. */
 static int
 gem_new(struct conn *c, uint64_t blob_id, uint64_t size, uint32_t heap)
 {
@@ -629,143 +361,6 @@ gem_new(struct conn *c, uint64_t blob_id, uint64_t size, uint32_t heap)
 	if (r >= 0)
 		close(fd);
 	return r;
-}
-
-static int
-bo_va_op(struct conn *c, uint32_t res_id, uint32_t op, uint64_t va,
-	 uint64_t size, uint64_t flags, int *terr)
-{
-	struct bo_va_op_req req = {
-		.va = va, .vm_map_size = size, .flags = flags, .res_id = res_id,
-		.op = op,
-	};
-	struct ccmd_rsp *rsp = rsp_alloc(c, &req.hdr, sizeof(*rsp));
-
-	return ccmd_ret(c, &req.hdr, CCMD_BO_VA_OP, sizeof(req), rsp, terr);
-}
-
-static int
-userptr_import(struct conn *c, uint32_t res_id, uint32_t flags, uint64_t size,
-	       int *terr)
-{
-	struct amdgpu_ccmd_userptr_import_req req = {
-		.res_id = res_id, .flags = flags, .size = size,
-	};
-	struct ccmd_rsp *rsp = rsp_alloc(c, (struct ccmd_hdr *)&req.hdr, sizeof(*rsp));
-
-	return ccmd_ret(c, (struct ccmd_hdr *)&req.hdr, AMDGPU_CCMD_USERPTR_IMPORT,
-			sizeof(req), rsp, terr);
-}
-
-/* ---- the GPU side: SDMA packets (SDMA 5 encoding) ---- */
-
-#define SDMA_OP_COPY 1
-#define SDMA_OP_CONST_FILL 11
-
-struct ib {
-	uint32_t *dw;
-	unsigned n, max;
-	uint64_t va;
-};
-
-static void
-ib_copy(struct ib *ib, uint64_t dst, uint64_t src, uint32_t bytes)
-{
-	uint32_t p[7] = {
-		SDMA_OP_COPY,			/* COPY, sub-op LINEAR */
-		bytes - 1, 0,
-		(uint32_t)src, (uint32_t)(src >> 32),
-		(uint32_t)dst, (uint32_t)(dst >> 32),
-	};
-
-	memcpy(&ib->dw[ib->n], p, sizeof(p));
-	ib->n += 7;
-}
-
-static void
-ib_fill(struct ib *ib, uint64_t dst, uint32_t value, uint32_t bytes)
-{
-	uint32_t p[5] = {
-		SDMA_OP_CONST_FILL | (2u << 30),	/* fill dwords */
-		(uint32_t)dst, (uint32_t)(dst >> 32),
-		value, bytes - 1,
-	};
-
-	memcpy(&ib->dw[ib->n], p, sizeof(p));
-	ib->n += 5;
-}
-
-struct gpu {
-	uint32_t ctx_id;
-	uint32_t sdma_ring_idx;	/* virtio ring of SDMA ring 0, as Mesa maps it */
-	uint64_t fence;		/* the last submission's sequence number */
-};
-
-/* CS_SUBMIT of ib on SDMA with the BO list (res_ids); then waits with
- * CS_QUERY_FENCE_STATUS.  Returns the submission's result, the wait's
- * (the fence carries a GPU fault as -EFAULT), or a transport error. */
-static int
-submit_wait(struct conn *c, struct gpu *g, const struct ib *ib,
-	    const uint32_t *res_ids, unsigned nres, const char **stage)
-{
-	size_t len = sizeof(struct cs_submit_req) + 2 * sizeof(struct cs_desc) +
-		     nres * sizeof(struct drm_amdgpu_bo_list_entry) +
-		     sizeof(struct drm_amdgpu_cs_chunk_ib);
-	uint8_t *buf;
-	struct cs_submit_req *req;
-	struct cs_desc *desc;
-	struct drm_amdgpu_bo_list_entry *list;
-	struct drm_amdgpu_cs_chunk_ib *chunk;
-	struct ccmd_rsp *rsp;
-	int r, terr;
-
-	len = (len + 7) & ~(size_t)7;
-	buf = calloc(1, len);
-	if (!buf)
-		return -ENOMEM;
-	req = (void *)buf;
-	desc = (void *)(req + 1);
-	list = (void *)(desc + 2);
-	chunk = (void *)(list + nres);
-
-	req->ctx_id = g->ctx_id;
-	req->num_chunks = 2;
-	req->ring_idx = g->sdma_ring_idx;
-	desc[0] = (struct cs_desc){ AMDGPU_CHUNK_ID_BO_HANDLES,
-				    nres * sizeof(*list) / 4, 0 };
-	desc[1] = (struct cs_desc){ AMDGPU_CHUNK_ID_IB, sizeof(*chunk) / 4,
-				    nres * sizeof(*list) };
-	for (unsigned i = 0; i < nres; i++)
-		list[i] = (struct drm_amdgpu_bo_list_entry){ res_ids[i], 0 };
-	chunk->ip_type = AMDGPU_HW_IP_DMA;
-	chunk->va_start = ib->va;
-	chunk->ib_bytes = ib->n * 4;
-
-	rsp = rsp_alloc(c, &req->hdr, sizeof(*rsp));
-	*stage = "CS_SUBMIT";
-	r = ccmd_ret(c, &req->hdr, CCMD_CS_SUBMIT, len, rsp, &terr);
-	free(buf);
-	if (r)
-		return r;
-	/* The sequence numbers of one context's ring start at 1 (as Mesa's
-	 * ring_next_seqno); this server runs one context at a time. */
-	g->fence++;
-
-	struct fence_status_req f = {
-		.ctx_id = g->ctx_id, .ip_type = AMDGPU_HW_IP_DMA,
-		.fence = g->fence, .timeout_ns = 5000000000ull,
-	};
-	struct fence_status_rsp *frsp = rsp_alloc(c, &f.hdr, sizeof(*frsp));
-
-	*stage = "CS_QUERY_FENCE_STATUS";
-	r = ccmd_ret(c, &f.hdr, CCMD_CS_QUERY_FENCE_STATUS, sizeof(f), &frsp->hdr, &terr);
-	if (r)
-		return r;
-	if (!frsp->expired) {
-		*stage = "fence";
-		return -ETIMEDOUT;
-	}
-	return 0;
 }
 
 /* ---- phases ---- */
@@ -919,29 +514,6 @@ quota_check(struct conn *c, unsigned n)
 		}
 	}
 	expect_import(c, "import-count-quota", r, 0, 4096, -ENOSPC);
-}
-
-static unsigned
-sdma_ring_idx(struct conn *c, int *err)
-{
-	unsigned idx = 1;
-
-	*err = 0;
-	for (unsigned t = 0; t < AMDGPU_HW_IP_NUM; t++) {
-		struct drm_amdgpu_info_hw_ip ip = { 0 };
-		int r = query_info(c, AMDGPU_INFO_HW_IP_INFO, t, &ip, sizeof(ip));
-
-		if (r == -EPIPE || r == -ENOMSG || r == -ENODATA) {
-			*err = r;
-			return 0;
-		}
-		if (r)
-			continue;
-		if (t == AMDGPU_HW_IP_DMA)
-			return ip.available_rings ? idx : 0;
-		idx += __builtin_popcount(ip.available_rings);
-	}
-	return 0;
 }
 
 #define U_SIZE (64 * 1024)
@@ -1200,45 +772,6 @@ errors:
 	}
 out:
 	conn_close(&c);
-	return failures ? 1 : 0;
-}
-
-static int
-check_stats(const char *stats_path, const char *expect_path)
-{
-	FILE *sf = fopen(stats_path, "r"), *ef = fopen(expect_path, "r");
-	char name[64], sname[64];
-	unsigned long long want, got;
-	int checked = 0;
-
-	if (!sf || !ef) {
-		fail("sim-counters", "cannot read %s", !sf ? stats_path : expect_path);
-		return 1;
-	}
-	while (fscanf(ef, "%63s %llu", name, &want) == 2) {
-		bool found = false;
-
-		rewind(sf);
-		while (fscanf(sf, "%63s %llu", sname, &got) == 2)
-			if (!strcmp(sname, name)) {
-				found = true;
-				break;
-			}
-		if (!found)
-			fail("sim-counters", "%s missing from %s", name, stats_path);
-		else if (got != want)
-			fail("sim-counters", "%s is %llu, the client's submissions "
-			     "account for %llu", name, got, want);
-		else
-			printf("INFO rig: sim counter %s = %llu as expected\n", name, got);
-		checked++;
-	}
-	if (!checked)
-		fail("sim-counters", "%s lists no counters", expect_path);
-	else if (!failures)
-		pass("sim-counters (AMDGPU_SIM_STATS: bytes_moved, gpu_faults, submissions)");
-	fclose(sf);
-	fclose(ef);
 	return failures ? 1 : 0;
 }
 
