@@ -290,6 +290,9 @@ pattern(unsigned i, uint32_t seed)
 
 struct stats {
 	unsigned long long bytes_moved, gpu_faults, submissions;
+	/* host userptr windows unmapped (a guest invalidation, or the
+	 * resource's destruction) and revalidated at a CS */
+	unsigned long long invalidations, revalidations;
 };
 
 struct setup {
@@ -553,6 +556,7 @@ phase_userptr(struct stats *st)
 		buf[i] = seed2(i);
 	r = userptr_bo(&s, buf, SZ, VIRTGPU_BLOB_FLAG_USE_USERPTR | mode, &u, &stage);
 	NEED(!r, "userptr-import", "malloc'd buffer: %s: %d (%s)", stage, r, terr_str(r));
+	st->invalidations++;	/* its window goes when the process exits */
 	printf("PASS rig: userptr-import (malloc'd %u KiB at %p: res_id %u, "
 	       "USERPTR_IMPORT, GPU va 0x%llx)\n", SZ / 1024, (void *)buf, u.res_id,
 	       (unsigned long long)u.va);
@@ -597,6 +601,7 @@ phase_userptr(struct stats *st)
 	r = userptr_bo(&s, reg, SZ, VIRTGPU_BLOB_FLAG_USE_USERPTR | mode, &m, &stage);
 	NEED(!r, "userptr-new-pages", "mmap'd region: %s: %d (%s)", stage, r,
 	     terr_str(r));
+	st->invalidations++;	/* likewise */
 	uint32_t bos2[3] = { a.res_id, ibo.res_id, m.res_id };
 	ib.n = 0;
 	ib_fill(&ib, m.va, FILL3, 4096);
@@ -632,6 +637,9 @@ phase_userptr(struct stats *st)
 	NEED(!r, "userptr-new-pages", "after munmap + mmap: %s: %d (%s)", stage, r,
 	     terr_str(r));
 	st->bytes_moved += 8192;
+	/* the munmap unmapped the host window once, this CS revalidated it */
+	st->invalidations++;
+	st->revalidations++;
 	CHECK_DW(reg, 0, 1024, fill3b, bad, first);
 	if (bad)
 		fail("userptr-new-pages", "the GPU fill after munmap + mmap is not in the "
@@ -677,7 +685,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "unknown phase %s\n", argv[1]);
 		return 2;
 	}
-	printf("STATS bytes_moved %llu\nSTATS gpu_faults %llu\nSTATS submissions %llu\n",
-	       st.bytes_moved, st.gpu_faults, st.submissions);
+	printf("STATS bytes_moved %llu\nSTATS gpu_faults %llu\nSTATS submissions %llu\n"
+	       "STATS userptr_invalidations %llu\nSTATS userptr_revalidations %llu\n",
+	       st.bytes_moved, st.gpu_faults, st.submissions, st.invalidations,
+	       st.revalidations);
 	return r;
 }
