@@ -472,8 +472,19 @@ static uint32_t fill3b(unsigned i) { (void)i; return ~FILL3; }
 /* A guest userptr blob (VIRTGPU_BLOB_FLAG_USE_USERPTR) over [p, p + size),
  * imported into the AMD context and mapped at a GPU VA. */
 static int
+userptr_bo_ro(struct setup *s, void *p, uint64_t size, uint32_t flags,
+	      uint32_t import_flags, struct bo *bo, const char **stage);
+
+static int
 userptr_bo(struct setup *s, void *p, uint64_t size, uint32_t flags, struct bo *bo,
 	   const char **stage)
+{
+	return userptr_bo_ro(s, p, size, flags, 0, bo, stage);
+}
+
+static int
+userptr_bo_ro(struct setup *s, void *p, uint64_t size, uint32_t flags,
+	      uint32_t import_flags, struct bo *bo, const char **stage)
 {
 	struct create_blob_u cb = {
 		.b = { .blob_mem = VIRTGPU_BLOB_MEM_GUEST, .blob_flags = flags,
@@ -488,7 +499,7 @@ userptr_bo(struct setup *s, void *p, uint64_t size, uint32_t flags, struct bo *b
 	*bo = (struct bo){ .handle = cb.b.bo_handle, .res_id = cb.b.res_handle,
 			   .size = size, .map = p };
 	*stage = "USERPTR_IMPORT";
-	r = userptr_import(&s->c, bo->res_id, 0, size, &terr);
+	r = userptr_import(&s->c, bo->res_id, import_flags, size, &terr);
 	if (terr || r)
 		return terr ? terr : r;
 	*stage = "BO_VA_OP";
@@ -586,6 +597,83 @@ phase_userptr(struct stats *st)
 	if (bad)
 		fail("userptr-sdma-fill", "the fill touched the copy source at byte %u",
 		     first * 4);
+
+	/* 1b. pinned mode (FOLL_LONGTERM pins), the other mode the kernel offers */
+	if (modes & VIRTGPU_USERPTR_MODE_PINNED) {
+		uint32_t *pb = aligned_alloc(4096, 8192);
+		struct bo pu;
+
+		NEED(pb, "userptr-setup", "aligned_alloc: %s", strerror(errno));
+		for (unsigned i = 0; i < 2048; i++)
+			pb[i] = seed3(i);
+		r = userptr_bo(&s, pb, 8192, VIRTGPU_BLOB_FLAG_USE_USERPTR, &pu, &stage);
+		NEED(!r, "userptr-pinned", "%s: %d (%s)", stage, r, terr_str(r));
+		st->invalidations++;	/* its window goes at exit */
+		uint32_t bosp[3] = { a.res_id, ibo.res_id, pu.res_id };
+		ib.n = 0;
+		ib_fill(&ib, pu.va, FILL3, 4096);
+		ib_copy(&ib, a.va + HALF + 16384, pu.va + 4096, 4096);
+		r = submit_wait(&s.c, &s.g, &ib, bosp, 3, &stage);
+		st->submissions++;
+		NEED(!r, "userptr-pinned", "%s: %d (%s)", stage, r, terr_str(r));
+		st->bytes_moved += 8192;
+		CHECK_DW(pb, 0, 1024, fill3, bad, first);
+		unsigned bad2 = 0;
+		for (unsigned i = 0; i < 1024; i++)
+			bad2 += a.map[(HALF + 16384) / 4 + i] != seed3(1024 + i);
+		if (bad || bad2)
+			fail("userptr-pinned", "%u dwords of the fill and %u of the copy wrong",
+			     bad, bad2);
+		else
+			pass("userptr-pinned (pinned-mode userptr: GPU fill and read checked)");
+	}
+
+	/* 1c. read-only: the guest asks for a writable GPU mapping, the host
+	 * must map it read-only anyway; reads work, a write faults and ends
+	 * the IB. */
+	{
+		uint32_t *rb = aligned_alloc(4096, 4096);
+		struct bo ro;
+
+		NEED(rb, "userptr-setup", "aligned_alloc: %s", strerror(errno));
+		for (unsigned i = 0; i < 1024; i++)
+			rb[i] = seed4(i);
+		r = userptr_bo_ro(&s, rb, 4096, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+				  VIRTGPU_BLOB_FLAG_USERPTR_READONLY | mode,
+				  AMDGPU_CCMD_USERPTR_READONLY, &ro, &stage);
+		NEED(!r, "userptr-readonly", "%s: %d (%s)", stage, r, terr_str(r));
+		st->invalidations++;	/* its window goes at exit */
+		uint32_t bosr[3] = { a.res_id, ibo.res_id, ro.res_id };
+		const unsigned off = (HALF + 20480) / 4, mark = (HALF + 24576) / 4;
+
+		a.map[mark] = 0;
+		ib.n = 0;
+		ib_copy(&ib, a.va + off * 4, ro.va, 4096);
+		ib_fill(&ib, ro.va, 0xdeadbeef, 4096);
+		ib_fill(&ib, a.va + mark * 4, 0x1badf00d, 4);
+		r = submit_wait(&s.c, &s.g, &ib, bosr, 3, &stage);
+		st->submissions++;
+		st->bytes_moved += 4096;
+		st->gpu_faults++;
+		CHECK_DW(rb, 0, 1024, seed4, bad, first);
+		unsigned bad2 = 0;
+		for (unsigned i = 0; i < 1024; i++)
+			bad2 += a.map[off + i] != seed4(i);
+		if (r && r != -EFAULT)
+			fail("userptr-readonly", "%s: %d (%s)", stage, r, terr_str(r));
+		else if (bad2)
+			fail("userptr-readonly", "the GPU read of the read-only userptr is "
+			     "wrong (%u dwords)", bad2);
+		else if (bad)
+			fail("userptr-readonly", "the GPU wrote into the read-only userptr "
+			     "(%u dwords changed, first at byte %u: 0x%08x)", bad, first * 4,
+			     rb[first]);
+		else if (a.map[mark])
+			fail("userptr-readonly", "the IB went on after the write fault");
+		else
+			pass("userptr-readonly (GPU read it; its write faulted, bytes unchanged, "
+			     "IB stopped)");
+	}
 
 	/* 2. new pages at the same address */
 	if (!mode) {
