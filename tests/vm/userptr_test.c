@@ -580,6 +580,52 @@ static void t_hmm_reval_by_file(void)
 	munmap(pb, size);
 }
 
+/* file-backed memory: a shared memfd mapping, truncated and grown again */
+static void t_hmm_memfd_truncate(void)
+{
+	const char *n = "hmm shared memfd truncate";
+	size_t size = 8 * PAGE;
+	struct drm_virtgpu_resource_create_blob c;
+	int mfd = memfd_create("userptr", MFD_CLOEXEC), r;
+	char *p;
+
+	if (mfd < 0 || ftruncate(mfd, size))
+		return fail(n, "memfd: %s", strerror(errno));
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (p == MAP_FAILED)
+		return fail(n, "mmap: %s", strerror(errno));
+	fill(p, size, 0x11);
+	r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+		   VIRTGPU_BLOB_FLAG_USERPTR_HMM, &c);
+	if (r)
+		return fail(n, "create: %s", ename(r));
+	if (ftruncate(mfd, 0))	/* the pages leave the page cache */
+		return fail(n, "ftruncate: %s", strerror(errno));
+	expect("detach", c.res_handle);
+	r = submit(c.bo_handle, c.res_handle);	/* beyond EOF: stays detached */
+	if (!r)
+		expect("submit", c.res_handle);
+	if (!r && ftruncate(mfd, size) == 0) {
+		r = submit(c.bo_handle, c.res_handle);	/* new, zeroed pages */
+		if (!r) {
+			expect("attach", c.res_handle);
+			expect("submit", c.res_handle);
+		}
+		if (!check_fill(p, size, 0))
+			fail(n, "pages after truncate are not zero");
+	}
+	gem_close(c.bo_handle);
+	if (!r)
+		expect("detach", c.res_handle);
+	expect("unref", c.res_handle);
+	if (r)
+		fail(n, "EXECBUFFER: %s", ename(r));
+	else
+		pass(n);
+	munmap(p, size);
+	close(mfd);
+}
+
 static void t_hmm_move_pages(void)
 {
 	const char *n = "hmm move_pages migration";
@@ -910,6 +956,7 @@ int main(void)
 	t_hmm_invalidate("hmm THP split", THP_SPLIT);
 	t_hmm_fork_cow();
 	t_hmm_reval_by_file();
+	t_hmm_memfd_truncate();
 	t_hmm_move_pages();
 	t_readonly();
 	t_errno();
