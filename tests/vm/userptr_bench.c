@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Guest-side numbers for the blob userptr series, printed, not asserted
+ * (tests/vm/init runs it last; lines start with "BENCH"):
+ *
+ *  - the invalidate round trip: munmap of a registered 2 MiB HMM range,
+ *    which returns only after the host answered DETACH_BACKING, against a
+ *    munmap of the same range unregistered and against a no-op round trip
+ *    through the control queue (an empty EXECBUFFER and a wait on its BO);
+ *  - registering 256 MiB in pinned and in HMM mode, against memcpy of
+ *    256 MiB.
+ *
+ * Under TCG every number is dominated by emulation; compare them with each
+ * other, not with hardware.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <drm/virtgpu_drm.h>
+
+static int fd;
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int create(void *p, size_t size, uint32_t flags, uint32_t *handle)
+{
+	struct drm_virtgpu_resource_create_blob c = {
+		.blob_mem = VIRTGPU_BLOB_MEM_GUEST,
+		.blob_flags = VIRTGPU_BLOB_FLAG_USE_USERPTR | flags,
+		.size = size,
+		.userptr = (uintptr_t)p,
+	};
+
+	if (ioctl(fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB, &c))
+		return -errno;
+	*handle = c.bo_handle;
+	return 0;
+}
+
+static void gem_close(uint32_t handle)
+{
+	struct drm_gem_close c = { .handle = handle };
+
+	ioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
+}
+
+static void *map(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 1, size);
+	return p;
+}
+
+#define REPS 20
+
+static void bench_invalidate(void)
+{
+	const size_t size = 2UL << 20;
+	double t, reg = 0, unreg = 0, noop = 0;
+	uint32_t h = 0, nh = 0;
+	void *np = map(4096);
+
+	for (int i = 0; i < REPS; i++) {
+		void *p = map(size);
+
+		if (!p || create(p, size, VIRTGPU_BLOB_FLAG_USERPTR_HMM, &h)) {
+			printf("BENCH invalidate: could not register\n");
+			return;
+		}
+		t = now_us();
+		munmap(p, size);	/* waits for DETACH's answer */
+		reg += now_us() - t;
+		gem_close(h);
+
+		p = map(size);
+		t = now_us();
+		munmap(p, size);
+		unreg += now_us() - t;
+	}
+	/* no-op round trip: empty submission, then wait for its fence */
+	if (np && !create(np, 4096, 0, &nh)) {
+		for (int i = 0; i < REPS; i++) {
+			struct drm_virtgpu_execbuffer e = {
+				.bo_handles = (uintptr_t)&nh,
+				.num_bo_handles = 1,
+				.fence_fd = -1,
+			};
+			struct drm_virtgpu_3d_wait w = { .handle = nh };
+
+			t = now_us();
+			ioctl(fd, DRM_IOCTL_VIRTGPU_EXECBUFFER, &e);
+			while (ioctl(fd, DRM_IOCTL_VIRTGPU_WAIT, &w) && errno == EBUSY)
+				;
+			noop += now_us() - t;
+		}
+		gem_close(nh);
+	}
+	printf("BENCH invalidate: munmap of a registered 2 MiB HMM range %.0f us, unregistered %.0f us, no-op submit+wait round trip %.0f us (mean of %d)\n",
+	       reg / REPS, unreg / REPS, noop / REPS, REPS);
+}
+
+static void bench_register(void)
+{
+	const size_t size = 256UL << 20;
+	char *src = map(size), *dst = map(size);
+	double t, pin, hmm, cpy;
+	uint32_t h = 0;
+	int r;
+
+	if (!src || !dst) {
+		printf("BENCH register: not enough guest memory\n");
+		return;
+	}
+	t = now_us();
+	r = create(src, size, 0, &h);
+	pin = now_us() - t;
+	if (!r)
+		gem_close(h);
+	t = now_us();
+	r |= create(src, size, VIRTGPU_BLOB_FLAG_USERPTR_HMM, &h);
+	hmm = now_us() - t;
+	if (!r)
+		gem_close(h);
+	t = now_us();
+	memcpy(dst, src, size);
+	cpy = now_us() - t;
+	if (r)
+		printf("BENCH register: failed (%d)\n", r);
+	else
+		printf("BENCH register 256 MiB: pinned %.1f ms, HMM %.1f ms; memcpy 256 MiB %.1f ms\n",
+		       pin / 1e3, hmm / 1e3, cpy / 1e3);
+	munmap(src, size);
+	munmap(dst, size);
+}
+
+int main(void)
+{
+	fd = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		printf("BENCH: no render node\n");
+		return 1;
+	}
+	bench_invalidate();
+	bench_register();
+	close(fd);
+	return 0;
+}
