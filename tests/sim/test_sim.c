@@ -572,6 +572,36 @@ test_prime_and_syncobj(struct sim_gpu *gpu)
 	sim_gpu_close(&other);
 }
 
+/* Fence numbers are per context and ring, from 1, as amdgpu gives them
+ * (Mesa and virglrenderer rely on that); a number not handed out yet is
+ * refused. */
+static void
+test_fence_numbers(struct sim_gpu *gpu)
+{
+	amdgpu_context_handle first = gpu->ctx, second;
+	struct sim_ib ib;
+	uint64_t a = 0, b = 0, c = 0;
+	bool signaled;
+
+	CHECK(!amdgpu_cs_ctx_create(gpu->dev, &second), "second context");
+	CHECK(!sim_ib_init(gpu, &ib), "ib");
+	gpu->ctx = second;
+	ib.dw[ib.n++] = 0;
+	CHECK(!sim_submit(gpu, &ib, NULL, 0, true, &a) && a == 1,
+	      "first fence of a new context is 1, got %llu", (unsigned long long)a);
+	ib.dw[ib.n++] = 0;
+	CHECK(!sim_submit(gpu, &ib, NULL, 0, true, &b) && b == 2, "then 2");
+	ib.ip_type = AMDGPU_HW_IP_COMPUTE;
+	ib.dw[ib.n++] = 0xffff1000;	/* PM4 NOP */
+	CHECK(!sim_submit(gpu, &ib, NULL, 0, true, &c) && c == 1,
+	      "another ring of the context counts on its own");
+	CHECK(sim_fence_wait(gpu, 3, 0, &signaled) == -EINVAL,
+	      "a fence number not handed out is refused");
+	gpu->ctx = first;
+	sim_ib_fini(&ib);
+	amdgpu_cs_ctx_free(second);
+}
+
 static int
 va_op(struct sim_gpu *gpu, uint32_t handle, uint32_t op, uint64_t va,
       uint64_t offset, uint64_t size)
@@ -705,6 +735,7 @@ main(void)
 	test_prime_and_syncobj(&gpu);
 	test_cs_syncobj_chunks(&gpu);
 	test_va_replace_clear(&gpu);
+	test_fence_numbers(&gpu);
 	sim_gpu_close(&gpu);
 	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
 	return failures ? 1 : 0;

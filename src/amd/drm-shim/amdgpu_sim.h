@@ -105,10 +105,18 @@ struct sim_file {
 	uint64_t last_seq;		/* last submission of this file */
 };
 
+/* A context's ring (amdgpu's ctx entity): its fences are numbered from 1
+ * in submission order, as amdgpu does, and map to GPU sequence numbers. */
+#define SIM_ENTITY_SLOTS 256
+struct sim_entity {
+	uint64_t next;				/* next fence number */
+	uint64_t gseq[SIM_ENTITY_SLOTS];	/* of the recent ones */
+};
+
 struct sim_ctx {
 	uint32_t id;
 	uint32_t priority;
-	bool guilty;
+	struct sim_entity *entities[AMDGPU_HW_IP_NUM][2];
 };
 
 struct sim_bo_list {
@@ -120,12 +128,14 @@ struct sim_ib {
 	uint64_t va;
 	uint32_t bytes;
 	uint32_t ip_type;
+	uint32_t ring;
 };
 
 struct sim_job {
 	struct sim_job *next;
 	struct sim_file *file;
-	uint64_t seq;
+	uint64_t seq;			/* GPU order */
+	uint64_t fence_value;		/* the context ring's fence number */
 	unsigned num_ibs;
 	struct sim_ib ibs[8];
 	struct sim_bo *fence_bo;	/* CHUNK_ID_FENCE: seq written here */

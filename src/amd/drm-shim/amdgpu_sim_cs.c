@@ -51,8 +51,8 @@ sim_worker(void *arg)
 			err = sim_execute_ib(&job->file->vm, &job->ibs[i]);
 		pthread_rwlock_unlock(&job->file->vm.lock);
 		if (job->fence_bo)
-			memcpy(job->fence_bo->cpu + job->fence_offset, &job->seq,
-			       sizeof(job->seq));
+			memcpy(job->fence_bo->cpu + job->fence_offset,
+			       &job->fence_value, sizeof(job->fence_value));
 
 		pthread_mutex_lock(&sim.lock);
 		if (err)
@@ -100,6 +100,57 @@ sim_ctx_find(struct sim_file *file, uint32_t id)
 	return e ? e->data : NULL;
 }
 
+static void
+sim_ctx_free(struct sim_ctx *ctx)
+{
+	for (unsigned i = 0; i < AMDGPU_HW_IP_NUM; i++)
+		for (unsigned j = 0; j < ARRAY_SIZE(ctx->entities[0]); j++)
+			free(ctx->entities[i][j]);
+	free(ctx);
+}
+
+static bool sim_ip_valid(uint32_t ip_type, uint32_t ip_instance,
+			 uint32_t ring);
+
+/* With sim.lock held. */
+static struct sim_entity *
+sim_entity(struct sim_ctx *ctx, uint32_t ip_type, uint32_t ring, bool create)
+{
+	struct sim_entity **e = &ctx->entities[ip_type][ring];
+
+	if (!*e && create) {
+		*e = calloc(1, sizeof(**e));
+		if (*e)
+			(*e)->next = 1;
+	}
+	return *e;
+}
+
+/* The GPU sequence number of fence @value of a context ring, 0 when it
+ * is known to have signalled; -EINVAL for a ring, context or fence that
+ * does not exist (amdgpu_ctx_get_fence()). */
+static int
+sim_fence_lookup(struct sim_file *file, uint32_t ctx_id, uint32_t ip_type,
+		 uint32_t ip_instance, uint32_t ring, uint64_t value,
+		 uint64_t *gseq)
+{
+	struct sim_ctx *ctx = sim_ctx_find(file, ctx_id);
+	struct sim_entity *e;
+	int r = 0;
+
+	if (!ctx || !sim_ip_valid(ip_type, ip_instance, ring))
+		return -EINVAL;
+	pthread_mutex_lock(&sim.lock);
+	e = sim_entity(ctx, ip_type, ring, false);
+	*gseq = 0;
+	if (value >= (e ? e->next : 1))
+		r = -EINVAL;
+	else if (value && value + SIM_ENTITY_SLOTS >= e->next)
+		*gseq = e->gseq[value % SIM_ENTITY_SLOTS];
+	pthread_mutex_unlock(&sim.lock);
+	return r;
+}
+
 int
 sim_ioctl_ctx(int fd, unsigned long request, void *arg)
 {
@@ -133,7 +184,7 @@ sim_ioctl_ctx(int fd, unsigned long request, void *arg)
 		e = _mesa_hash_table_search(file->contexts,
 					    (void *)(uintptr_t)args->in.ctx_id);
 		if (e) {
-			free(e->data);
+			sim_ctx_free(e->data);
 			_mesa_hash_table_remove(file->contexts, e);
 		}
 		pthread_mutex_unlock(&file->lock);
@@ -640,21 +691,18 @@ sim_ioctl_fence_to_handle(int fd, unsigned long request, void *arg)
 {
 	union drm_amdgpu_fence_to_handle *args = arg;
 	struct sim_file *file = sim_file_get(fd);
-	uint64_t seq = args->in.fence.seq_no;
+	const struct drm_amdgpu_fence *f = &args->in.fence;
 	struct sim_syncobj *obj;
 	uint32_t handle;
+	uint64_t seq;
 	int r;
 
 	if (!file)
 		return -EBADF;
-	if (!sim_ctx_find(file, args->in.fence.ctx_id))
-		return -EINVAL;
-	pthread_mutex_lock(&sim.lock);
-	if (seq > sim.submitted_seq) {
-		pthread_mutex_unlock(&sim.lock);
-		return -EINVAL;
-	}
-	pthread_mutex_unlock(&sim.lock);
+	r = sim_fence_lookup(file, f->ctx_id, f->ip_type, f->ip_instance,
+			     f->ring, f->seq_no, &seq);
+	if (r)
+		return r;
 
 	switch (args->in.what) {
 	case AMDGPU_FENCE_TO_HANDLE_GET_SYNCOBJ:
@@ -759,9 +807,13 @@ sim_cs_parse_chunk(struct sim_file *file, struct sim_cs_parse *p,
 			return -EINVAL;
 		if (ib.ib_bytes == 0 || ib.ib_bytes % 4)
 			return -EINVAL;
+		/* One ring per submission (no gang submit here). */
+		if (job->num_ibs && (ib.ip_type != job->ibs[0].ip_type ||
+				     ib.ring != job->ibs[0].ring))
+			return -EINVAL;
 		job->ibs[job->num_ibs++] = (struct sim_ib){
 			.va = ib.va_start, .bytes = ib.ib_bytes,
-			.ip_type = ib.ip_type,
+			.ip_type = ib.ip_type, .ring = ib.ring,
 		};
 		return 0;
 	}
@@ -804,10 +856,15 @@ sim_cs_parse_chunk(struct sim_file *file, struct sim_cs_parse *p,
 
 		/* One in-order queue: earlier fences are already ahead. */
 		for (size_t i = 0; i < bytes / sizeof(*deps); i++) {
-			if (!sim_ctx_find(file, deps[i].ctx_id))
-				return -EINVAL;
-			if (deps[i].handle > sim.submitted_seq)
-				return -EINVAL;
+			uint64_t gseq;
+			int r = sim_fence_lookup(file, deps[i].ctx_id,
+						 deps[i].ip_type,
+						 deps[i].ip_instance,
+						 deps[i].ring, deps[i].handle,
+						 &gseq);
+
+			if (r)
+				return r;
 		}
 		return 0;
 	}
@@ -893,12 +950,15 @@ sim_ioctl_cs(int fd, unsigned long request, void *arg)
 	const uint32_t *handles = NULL;
 	unsigned num_handles = 0;
 	struct sim_job *job;
+	struct sim_ctx *ctx;
+	struct sim_entity *ent;
 	uint32_t *list_copy = NULL;
 	int r = 0;
 
 	if (!file)
 		return -EBADF;
-	if (!sim_ctx_find(file, cs->in.ctx_id))
+	ctx = sim_ctx_find(file, cs->in.ctx_id);
+	if (!ctx)
 		return -EINVAL;
 	if (cs->in.num_chunks == 0 || cs->in.num_chunks > 64)
 		return -EINVAL;
@@ -968,6 +1028,20 @@ sim_ioctl_cs(int fd, unsigned long request, void *arg)
 		return r;
 	}
 
+	/* A ring keeps SIM_ENTITY_SLOTS fences in flight at most: wait for
+	 * the oldest, as amdgpu_ctx_add_fence() does. */
+	pthread_mutex_lock(&sim.lock);
+	ent = sim_entity(ctx, job->ibs[0].ip_type, job->ibs[0].ring, true);
+	uint64_t oldest = ent ? ent->gseq[ent->next % SIM_ENTITY_SLOTS] : 0;
+	pthread_mutex_unlock(&sim.lock);
+	if (!ent) {
+		sim_job_free(job);
+		free(p.list);
+		free(list_copy);
+		return -ENOMEM;
+	}
+	sim_wait_seq(oldest, UINT64_MAX);
+
 	/* amdgpu_cs_parser_bos() + amdgpu_cs_submit(): revalidate the
 	 * userptrs and queue under the notifier lock, so no invalidation
 	 * can fall between the two. */
@@ -985,7 +1059,12 @@ sim_ioctl_cs(int fd, unsigned long request, void *arg)
 	}
 	if (!r) {
 		pthread_mutex_lock(&sim.lock);
+		uint64_t value = ent->next++;
+
+		job->fence_value = value;
 		uint64_t seq = sim_queue_job(job);
+
+		ent->gseq[value % SIM_ENTITY_SLOTS] = seq;
 
 		for (unsigned i = 0; i < job->num_bos; i++)
 			atomic_store(&job->bos[i]->last_seq, seq);
@@ -1000,7 +1079,7 @@ sim_ioctl_cs(int fd, unsigned long request, void *arg)
 		pthread_mutex_unlock(&sim.lock);
 		SIM_STAT_ADD(submissions, 1);
 		memset(cs, 0, sizeof(*cs));
-		cs->out.handle = seq;
+		cs->out.handle = value;
 	}
 	pthread_mutex_unlock(&sim.notifier_lock);
 	if (r)
@@ -1024,18 +1103,17 @@ sim_ioctl_wait_cs(int fd, unsigned long request, void *arg)
 {
 	union drm_amdgpu_wait_cs *w = arg;
 	struct sim_file *file = sim_file_get(fd);
+	uint64_t seq;
 	bool signaled;
 	int r;
 
 	if (!file)
 		return -EBADF;
-	if (!sim_ctx_find(file, w->in.ctx_id))
-		return -EINVAL;
-	if (!sim_ip_valid(w->in.ip_type, w->in.ip_instance, w->in.ring))
-		return -EINVAL;
-	if (w->in.handle > sim.submitted_seq)
-		return -EINVAL;
-	r = sim_fence_status(w->in.handle, w->in.timeout, &signaled);
+	r = sim_fence_lookup(file, w->in.ctx_id, w->in.ip_type,
+			     w->in.ip_instance, w->in.ring, w->in.handle, &seq);
+	if (r)
+		return r;
+	r = sim_fence_status(seq, w->in.timeout, &signaled);
 	if (r)
 		return r;
 	memset(w, 0, sizeof(*w));
@@ -1061,15 +1139,16 @@ sim_ioctl_wait_fences(int fd, unsigned long request, void *arg)
 	if (count == 0)
 		return -EINVAL;
 	for (uint32_t i = 0; i < count; i++) {
-		if (!sim_ctx_find(file, fences[i].ctx_id) ||
-		    !sim_ip_valid(fences[i].ip_type, fences[i].ip_instance,
-				  fences[i].ring) ||
-		    fences[i].seq_no > sim.submitted_seq)
-			return -EINVAL;
+		uint64_t g;
+
+		r = sim_fence_lookup(file, fences[i].ctx_id, fences[i].ip_type,
+				     fences[i].ip_instance, fences[i].ring,
+				     fences[i].seq_no, &g);
+		if (r)
+			return r;
 		/* In-order completion: all = the newest, any = the oldest. */
-		if (i == 0 || (all ? fences[i].seq_no > seq
-					      : fences[i].seq_no < seq)) {
-			seq = fences[i].seq_no;
+		if (i == 0 || (all ? g > seq : g < seq)) {
+			seq = g;
 			pick = i;
 		}
 	}
@@ -1086,7 +1165,7 @@ void
 sim_file_destroy_tables(struct sim_file *file)
 {
 	hash_table_foreach(file->contexts, e)
-		free(e->data);
+		sim_ctx_free(e->data);
 	hash_table_foreach(file->bo_lists, e) {
 		struct sim_bo_list *l = e->data;
 
