@@ -43,6 +43,8 @@
 
 #include <xf86drm.h>
 
+#include "drm-uapi/virtgpu_drm.h"
+#include "virtio/virtio-gpu/drm_hw.h"
 #include "ac_gpu_info.h"
 #include "ac_linux_drm.h"
 #include "sid.h"
@@ -316,12 +318,27 @@ setup(struct gpu *g, int want_userptr)
 		return -1;
 	}
 	bool dev_userptr = ac_drm_device_has_userptr(g->dev);
-	if (dev_userptr != !!want_userptr || g->info.has_userptr != !!want_userptr)
+	if (dev_userptr != !!want_userptr || g->info.has_userptr != !!want_userptr) {
+		/* What the two ends say, asked here directly. */
+		uint64_t modes = 0;
+		struct drm_virtgpu_getparam gp = {
+			.param = VIRTGPU_PARAM_USERPTR, .value = (uintptr_t)&modes,
+		};
+		struct virgl_renderer_capset_drm caps = { 0 };
+		struct drm_virtgpu_get_caps gc = {
+			.cap_set_id = 6 /* DRM */, .addr = (uintptr_t)&caps, .size = sizeof(caps),
+		};
+		int rp = drmIoctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp);
+		int rc = drmIoctl(fd, DRM_IOCTL_VIRTGPU_GET_CAPS, &gc);
+
 		fail("has-userptr", "ac_drm_device_has_userptr %d, radeon_info.has_userptr %d, "
-		     "expected %d (%s)", dev_userptr, g->info.has_userptr, want_userptr,
+		     "expected %d (%s); asked directly: kernel userptr modes %s0x%llx, "
+		     "capset has_userptr %s%u", dev_userptr, g->info.has_userptr, want_userptr,
 		     want_userptr ? "guest kernel and host with the series"
-				  : "host without has_userptr in its capset");
-	else
+				  : "host without has_userptr in its capset",
+		     rp ? "(GETPARAM failed) " : "", (unsigned long long)modes,
+		     rc ? "(GET_CAPS failed) " : "", caps.u.amdgpu.has_userptr);
+	} else
 		pass("has-userptr (%s: ac_drm_device_has_userptr and radeon_info.has_userptr "
 		     "%s; %s, family %u, gart page %u)", want_userptr ? "true" : "false",
 		     want_userptr ? "both true" : "both false: radeonsi offers no "
