@@ -29,6 +29,8 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -679,6 +681,128 @@ static void t_hmm_move_pages(void)
 	munmap(p, size);
 }
 
+/*
+ * Prime export of a userptr resource is refused (EPERM, as amdgpu does for
+ * its userptr BOs) in both modes, and leaves the resource as it was.
+ */
+static void t_prime_export(void)
+{
+	static const struct { const char *n; uint32_t flags; } m[2] = {
+		{ "prime export refused (pinned)", 0 },
+		{ "prime export refused (hmm)", VIRTGPU_BLOB_FLAG_USERPTR_HMM },
+	};
+	size_t size = 4 * PAGE;
+
+	for (int i = 0; i < 2; i++) {
+		struct drm_virtgpu_resource_create_blob c;
+		struct drm_prime_handle ph = { .flags = DRM_CLOEXEC | DRM_RDWR };
+		char *p = map_anon(size, PROT_READ | PROT_WRITE);
+		long held = pins_held();
+		const char *n = m[i].n;
+		int r, e;
+
+		fill(p, size, 7);
+		r = create((uintptr_t)p, size,
+			   VIRTGPU_BLOB_FLAG_USE_USERPTR | m[i].flags, &c);
+		if (r) {
+			munmap(p, size);
+			fail(n, "create: %s", ename(r));
+			continue;
+		}
+		ph.handle = c.bo_handle;
+		e = ioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &ph) ? -errno : 0;
+		if (!e)
+			close(ph.fd);
+		r = submit(c.bo_handle, c.res_handle);	/* still usable */
+		if (!r)
+			expect("submit", c.res_handle);
+		gem_close(c.bo_handle);
+		if (m[i].flags)
+			expect("detach", c.res_handle);
+		expect("unref", c.res_handle);
+		if (e != -EPERM)
+			fail(n, "PRIME_HANDLE_TO_FD: %s, expected EPERM", ename(e));
+		else if (r)
+			fail(n, "EXECBUFFER after the export: %s", ename(r));
+		else if (pins_settle(held) != held)
+			fail(n, "pins not released after close");
+		else
+			pass(n);
+		munmap(p, size);
+	}
+}
+
+/*
+ * Invalidations racing with submissions: a second thread keeps dropping the
+ * pages (madvise(DONTNEED): DETACH, waited for) while this one submits.  The
+ * ATTACH and the SUBMIT_3D are queued under the notifier lock after the
+ * sequence check, so the host must see every submission of the resource
+ * while it has pages (tests/vm/run checks "RACE <res> <submits>": no
+ * SUBMIT_3D of res between a DETACH and the next ATTACH, and the count).
+ */
+struct race {
+	char *p;
+	size_t size;
+	volatile int stop;
+	long invalidations;
+};
+
+static void *race_invalidate(void *arg)
+{
+	struct race *ra = arg;
+
+	while (!ra->stop) {
+		ra->p[0] = 1;	/* fault a page back in: the next one detaches */
+		if (madvise(ra->p, ra->size, MADV_DONTNEED))
+			break;
+		ra->invalidations++;
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void t_hmm_submit_race(void)
+{
+	const char *n = "hmm submissions racing invalidations";
+	struct race ra = { .size = 16 * PAGE };
+	struct drm_virtgpu_resource_create_blob c;
+	int r, ok = 0, busy = 0, other = 0;
+	pthread_t t;
+
+	ra.p = map_anon(ra.size, PROT_READ | PROT_WRITE);
+	fill(ra.p, ra.size, 4);
+	r = create((uintptr_t)ra.p, ra.size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+		   VIRTGPU_BLOB_FLAG_USERPTR_HMM, &c);
+	if (r)
+		return fail(n, "create: %s", ename(r));
+	if (pthread_create(&t, NULL, race_invalidate, &ra))
+		return fail(n, "pthread_create");
+	for (int i = 0; i < 300; i++) {
+		r = submit(c.bo_handle, c.res_handle);
+		if (!r)
+			ok++;
+		else if (r == -EBUSY)
+			busy++;	/* starved past the lookup deadline */
+		else
+			other++;
+	}
+	ra.stop = 1;
+	pthread_join(t, NULL);
+	gem_close(c.bo_handle);
+	printf("RACE %u %d\n", c.res_handle, ok);
+	printf("race: %d submissions, %d EBUSY, %ld invalidations\n", ok, busy,
+	       ra.invalidations);
+	fflush(stdout);
+	if (other)
+		fail(n, "%d submissions failed otherwise", other);
+	else if (ok < 100 || ra.invalidations < 100)
+		fail(n, "too little overlap: %d submissions, %ld invalidations",
+		     ok, ra.invalidations);
+	else
+		pass(n);
+	munmap(ra.p, ra.size);
+}
+
 /* ---------------------------------------------------------------- */
 
 struct bad {
@@ -718,6 +842,10 @@ static void t_errno(void)
 		  .blob_mem = VIRTGPU_BLOB_MEM_HOST3D),
 		B("USE_USERPTR with MAPPABLE", -EINVAL,
 		  .blob_flags = U | VIRTGPU_BLOB_FLAG_USE_MAPPABLE),
+		B("USE_USERPTR with SHAREABLE", -EINVAL,
+		  .blob_flags = U | VIRTGPU_BLOB_FLAG_USE_SHAREABLE),
+		B("USE_USERPTR with CROSS_DEVICE", -EINVAL,
+		  .blob_flags = U | VIRTGPU_BLOB_FLAG_USE_CROSS_DEVICE),
 		B("USE_USERPTR with blob_id", -EINVAL, .blob_flags = U, .blob_id = 1),
 		B("USE_USERPTR with cmd_size", -EINVAL, .blob_flags = U, .cmd_size = 4,
 		  .cmd = a),
@@ -958,6 +1086,8 @@ int main(void)
 	t_hmm_reval_by_file();
 	t_hmm_memfd_truncate();
 	t_hmm_move_pages();
+	t_hmm_submit_race();
+	t_prime_export();
 	t_readonly();
 	t_errno();
 	t_too_many_runs();
