@@ -273,8 +273,8 @@ sdma_ring_idx(struct conn *c, int *err)
 }
 
 int
-submit_wait(struct conn *c, struct gpu *g, const struct ib *ib,
-	    const uint32_t *res_ids, unsigned nres, const char **stage)
+cs_submit(struct conn *c, struct gpu *g, const struct ib *ib,
+	  const uint32_t *res_ids, unsigned nres, const char **stage)
 {
 	size_t len = sizeof(struct cs_submit_req) + 2 * sizeof(struct cs_desc) +
 		     nres * sizeof(struct drm_amdgpu_bo_list_entry) +
@@ -318,6 +318,18 @@ submit_wait(struct conn *c, struct gpu *g, const struct ib *ib,
 	/* The sequence numbers of one context's ring start at 1 (as Mesa's
 	 * ring_next_seqno); the host runs one context at a time here. */
 	g->fence++;
+	return 0;
+}
+
+int
+submit_wait(struct conn *c, struct gpu *g, const struct ib *ib,
+	    const uint32_t *res_ids, unsigned nres, const char **stage)
+{
+	int r, terr;
+
+	r = cs_submit(c, g, ib, res_ids, nres, stage);
+	if (r)
+		return r;
 
 	struct fence_status_req f = {
 		.ctx_id = g->ctx_id, .ip_type = AMDGPU_HW_IP_DMA,

@@ -156,6 +156,9 @@ struct conn {
 	uint32_t rsp_size, next_rsp_off;
 	uint32_t seqno;
 	uint32_t shmem_res;
+	/* when set, the next send hands its out fence (a sync_file fd) over
+	 * here instead of waiting for it (virtio-gpu transport) */
+	int *fence_out;
 	char err[256];
 };
 
@@ -207,6 +210,11 @@ struct gpu {
 /* The virtio ring of SDMA, as Mesa numbers them (1 + rings of the IP types
  * before it); 0 when there is none, with a transport error in *err. */
 unsigned sdma_ring_idx(struct conn *c, int *err);
+
+/* CS_SUBMIT of ib on SDMA with the BO list (res_ids), without waiting for
+ * the job: 0 once the host accepted it. */
+int cs_submit(struct conn *c, struct gpu *g, const struct ib *ib,
+	      const uint32_t *res_ids, unsigned nres, const char **stage);
 
 /* CS_SUBMIT of ib on SDMA with the BO list (res_ids); then waits with
  * CS_QUERY_FENCE_STATUS.  Returns the submission's result, the wait's
