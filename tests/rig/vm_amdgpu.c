@@ -206,9 +206,10 @@ vg_open(struct conn *c)
 		return -1;
 	}
 	if (!quiet)
-		printf("PASS rig: guest-capset-drm (capsets 0x%llx, DRM capset context_type "
-	       "amdgpu, amdgpu bits 0x%x)\n", (unsigned long long)capsets,
-	       *(uint32_t *)&c->caps[CAPS_AMDGPU_BITS]);
+		printf("PASS rig: guest-capset-drm (capsets 0x%llx, DRM capset "
+		       "context_type amdgpu, amdgpu bits 0x%x)\n",
+		       (unsigned long long)capsets,
+		       *(uint32_t *)&c->caps[CAPS_AMDGPU_BITS]);
 
 	struct drm_virtgpu_context_set_param params[] = {
 		{ VIRTGPU_CONTEXT_PARAM_CAPSET_ID, CAPSET_DRM },
@@ -347,11 +348,12 @@ setup(struct setup *s)
 	 * the host's GPU fence. */
 	s->g.submit_ring = s->g.sdma_ring_idx;
 	if (!quiet)
-		printf("PASS rig: guest-context (device 0x%x, family %u, VA [0x%llx, 0x%llx), "
-	       "GPU context %u, SDMA on virtio ring %u)\n", s->dev.device_id,
-	       s->dev.family, (unsigned long long)s->dev.virtual_address_offset,
-	       (unsigned long long)s->dev.virtual_address_max, s->g.ctx_id,
-	       s->g.sdma_ring_idx);
+		printf("PASS rig: guest-context (device 0x%x, family %u, VA [0x%llx, "
+		       "0x%llx), GPU context %u, SDMA on virtio ring %u)\n",
+		       s->dev.device_id, s->dev.family,
+		       (unsigned long long)s->dev.virtual_address_offset,
+		       (unsigned long long)s->dev.virtual_address_max, s->g.ctx_id,
+		       s->g.sdma_ring_idx);
 	s->va_next = (s->dev.virtual_address_offset + (1ull << 30)) & ~((1ull << 21) - 1);
 	return 0;
 }
@@ -1146,6 +1148,11 @@ hmm_migrate(struct rig *g, struct stats *st)
 		fail(name, "the GPU wrote into released pages (%u poison dwords changed)", dmg);
 		return;
 	}
+	if (!pz.found) {
+		fail(name, "no released frame came back as poison: a stale read would not "
+		     "show");
+		return;
+	}
 	printf("PASS rig: %s (%u pages moved node %d -> %d under the registered range; "
 	       "next submission read and wrote the new frames; %u of %u released "
 	       "frames poisoned, no poison read, poison intact)\n", name, N, from, to,
@@ -1204,6 +1211,11 @@ hmm_free_reuse(struct rig *g, struct stats *st)
 		return;
 	if (dmg) {
 		fail(name, "the GPU wrote into released pages (%u poison dwords changed)", dmg);
+		return;
+	}
+	if (!pz.found) {
+		fail(name, "no released frame came back as poison: a stale read would not "
+		     "show");
 		return;
 	}
 	printf("PASS rig: %s (free() + posix_memalign at the same address %p: the "
