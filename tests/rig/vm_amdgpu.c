@@ -18,6 +18,10 @@
  *   vm_amdgpu userptr     milestone 2: a guest userptr blob imported with
  *                         AMDGPU_CCMD_USERPTR_IMPORT, SDMA into the guest's
  *                         own pages, then munmap + new pages at the address
+ *   vm_amdgpu hmm         HMM userptrs under move_pages, free + reuse,
+ *                         fork + COW, THP split; released frames poisoned
+ *   vm_amdgpu fault       a process killed mid-submit, munmap during a
+ *                         running job, swap-out and back (docs/rig.md)
  *
  * Prints PASS/FAIL/SKIP rig: lines, and "STATS name value" lines with the
  * simulator counters the host must see (accumulated over the runs of one
