@@ -500,6 +500,20 @@ main(void)
    test_gpu_race();
    test_gpu_cycles();
    sim_gpu_close(&gpu);
+   {
+      /* The handler left nothing in host amdgpu: every BO, userptr
+       * notifier, context and file is gone. */
+      struct amdgpu_sim_stats end;
+
+      amdgpu_sim_get_stats(&end);
+      CHECK(end.live_bos == 0 && end.live_userptrs == 0 &&
+            end.live_files == 0 && end.live_contexts == 0,
+            "left in the simulated amdgpu: %llu BOs, %llu userptrs, %llu files, "
+            "%llu contexts", (unsigned long long)end.live_bos,
+            (unsigned long long)end.live_userptrs,
+            (unsigned long long)end.live_files,
+            (unsigned long long)end.live_contexts);
+   }
    munmap(ram, (size_t)RAM_PAGES * PAGE);
    close(memfd);
    printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);

@@ -737,6 +737,16 @@ main(void)
 	test_va_replace_clear(&gpu);
 	test_fence_numbers(&gpu);
 	sim_gpu_close(&gpu);
+
+	/* Everything closed: nothing of any test is left in the simulator. */
+	struct amdgpu_sim_stats end = stats();
+	CHECK(end.live_bos == 0 && end.live_userptrs == 0 && end.live_files == 0 &&
+	      end.live_contexts == 0,
+	      "left behind: %llu BOs, %llu userptrs, %llu files, %llu contexts",
+	      (unsigned long long)end.live_bos,
+	      (unsigned long long)end.live_userptrs,
+	      (unsigned long long)end.live_files,
+	      (unsigned long long)end.live_contexts);
 	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
 	return failures ? 1 : 0;
 }

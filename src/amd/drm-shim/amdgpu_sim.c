@@ -132,7 +132,8 @@ sim_write_stats_file(void)
 	fprintf(f, "submissions %llu\njobs_completed %llu\npackets %llu\n"
 		"bytes_moved %llu\ngpu_faults %llu\nbad_packets %llu\n"
 		"userptr_invalidations %llu\nuserptr_revalidations %llu\n"
-		"invalidation_waits %llu\n",
+		"invalidation_waits %llu\nlive_bos %llu\nlive_userptrs %llu\n"
+		"live_files %llu\nlive_contexts %llu\n",
 		(unsigned long long)s.submissions,
 		(unsigned long long)s.jobs_completed,
 		(unsigned long long)s.packets,
@@ -141,7 +142,11 @@ sim_write_stats_file(void)
 		(unsigned long long)s.bad_packets,
 		(unsigned long long)s.userptr_invalidations,
 		(unsigned long long)s.userptr_revalidations,
-		(unsigned long long)s.invalidation_waits);
+		(unsigned long long)s.invalidation_waits,
+		(unsigned long long)s.live_bos,
+		(unsigned long long)s.live_userptrs,
+		(unsigned long long)s.live_files,
+		(unsigned long long)s.live_contexts);
 	fclose(f);
 }
 
@@ -175,6 +180,7 @@ sim_file_get(int fd)
 	file->next_ctx = file->next_list = file->next_syncobj = 1;
 	_mesa_hash_table_insert(sim.files, shim_fd, file);
 	pthread_mutex_unlock(&sim.lock);
+	SIM_STAT_ADD(live_files, 1);
 	return file;
 }
 
@@ -201,6 +207,7 @@ sim_file_release(struct shim_fd *shim_fd)
 	sim_vm_fini(&file->vm);
 	pthread_mutex_destroy(&file->lock);
 	free(file);
+	SIM_STAT_SUB(live_files, 1);
 }
 
 typedef int (*sim_ioctl_fn)(int fd, unsigned long request, void *arg);

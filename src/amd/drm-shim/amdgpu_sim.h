@@ -171,6 +171,7 @@ struct sim_device {
 
 extern struct sim_device sim;
 
+#define SIM_STAT_SUB(field, v) SIM_STAT_ADD(field, -(uint64_t)(v))
 #define SIM_STAT_ADD(field, v) \
 	atomic_fetch_add_explicit((_Atomic uint64_t *)&sim.stats.field, (v), \
 				  memory_order_relaxed)

@@ -52,6 +52,7 @@ sim_bo_unref(struct sim_bo *bo)
 			   bo->base.size);
 	mtx_unlock(&shim_device.mem_lock);
 	free(bo);
+	SIM_STAT_SUB(live_bos, 1);
 }
 
 struct sim_bo *
@@ -116,6 +117,7 @@ sim_bo_alloc(uint64_t size)
 	bo->size = size;
 	bo->cpu = sim.gem_base + bo->base.mem_addr;
 	atomic_init(&bo->refs, 1);
+	SIM_STAT_ADD(live_bos, 1);
 	return bo;
 }
 

@@ -103,6 +103,7 @@ sim_ctx_find(struct sim_file *file, uint32_t id)
 static void
 sim_ctx_free(struct sim_ctx *ctx)
 {
+	SIM_STAT_SUB(live_contexts, 1);
 	for (unsigned i = 0; i < AMDGPU_HW_IP_NUM; i++)
 		for (unsigned j = 0; j < ARRAY_SIZE(ctx->entities[0]); j++)
 			free(ctx->entities[i][j]);
@@ -171,6 +172,7 @@ sim_ioctl_ctx(int fd, unsigned long request, void *arg)
 		if (!ctx)
 			return -ENOMEM;
 		ctx->priority = prio;
+		SIM_STAT_ADD(live_contexts, 1);
 		pthread_mutex_lock(&file->lock);
 		ctx->id = file->next_ctx++;
 		_mesa_hash_table_insert(file->contexts,

@@ -23,6 +23,11 @@ struct amdgpu_sim_stats {
 	uint64_t userptr_revalidations;	/* invalid userptrs made valid by CS */
 	uint64_t invalidation_waits;	/* invalidations that waited for jobs */
 	uint64_t last_fault_va;
+	/* gauges: what is alive now (leak checks) */
+	uint64_t live_bos;		/* GEM and userptr BOs */
+	uint64_t live_userptrs;		/* registered interval notifiers */
+	uint64_t live_files;		/* open DRM files with simulator state */
+	uint64_t live_contexts;		/* amdgpu contexts */
 };
 
 typedef void (*amdgpu_sim_get_stats_t)(struct amdgpu_sim_stats *out);
