@@ -114,8 +114,9 @@ static void bench_invalidate(void)
 		}
 		gem_close(nh);
 	}
-	printf("BENCH invalidate: munmap of a registered 2 MiB HMM range %.0f us, unregistered %.0f us, no-op submit+wait round trip %.0f us (mean of %d)\n",
-	       reg / REPS, unreg / REPS, noop / REPS, REPS);
+	printf("BENCH invalidate: munmap of a registered 2 MiB HMM range %.0f us, unregistered %.0f us, no-op submit+wait round trip %.0f us (mean of %d); ratio %.2f x no-op round trip, %.2f x plain munmap\n",
+	       reg / REPS, unreg / REPS, noop / REPS, REPS,
+	       noop > 0 ? reg / noop : 0.0, unreg > 0 ? reg / unreg : 0.0);
 }
 
 static void bench_register(void)
@@ -146,8 +147,9 @@ static void bench_register(void)
 	if (r)
 		printf("BENCH register: failed (%d)\n", r);
 	else
-		printf("BENCH register 256 MiB: pinned %.1f ms, HMM %.1f ms; memcpy 256 MiB %.1f ms\n",
-		       pin / 1e3, hmm / 1e3, cpy / 1e3);
+		printf("BENCH register 256 MiB: pinned %.1f ms, HMM %.1f ms; memcpy 256 MiB %.1f ms; ratio to memcpy: pinned %.2f, HMM %.2f\n",
+		       pin / 1e3, hmm / 1e3, cpy / 1e3,
+		       cpy > 0 ? pin / cpy : 0.0, cpy > 0 ? hmm / cpy : 0.0);
 	munmap(src, size);
 	munmap(dst, size);
 }
