@@ -89,15 +89,22 @@ sim_queue_job(struct sim_job *job)
 
 /* ---- contexts ---------------------------------------------------------- */
 
-static struct sim_ctx *
-sim_ctx_find(struct sim_file *file, uint32_t id)
+/* An object of one of the file's id tables (contexts, syncobjs). */
+static void *
+sim_file_find(struct sim_file *file, struct hash_table *table, uint32_t id)
 {
 	struct hash_entry *e;
 
 	pthread_mutex_lock(&file->lock);
-	e = _mesa_hash_table_search(file->contexts, (void *)(uintptr_t)id);
+	e = _mesa_hash_table_search(table, (void *)(uintptr_t)id);
 	pthread_mutex_unlock(&file->lock);
 	return e ? e->data : NULL;
+}
+
+static struct sim_ctx *
+sim_ctx_find(struct sim_file *file, uint32_t id)
+{
+	return sim_file_find(file, file->contexts, id);
 }
 
 static void
@@ -393,12 +400,7 @@ sim_syncobj_fence(const struct sim_syncobj *obj, uint64_t point,
 static struct sim_syncobj *
 sim_syncobj_find(struct sim_file *file, uint32_t handle)
 {
-	struct hash_entry *e;
-
-	pthread_mutex_lock(&file->lock);
-	e = _mesa_hash_table_search(file->syncobjs, (void *)(uintptr_t)handle);
-	pthread_mutex_unlock(&file->lock);
-	return e ? e->data : NULL;
+	return sim_file_find(file, file->syncobjs, handle);
 }
 
 static uint32_t
