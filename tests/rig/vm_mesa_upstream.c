@@ -330,9 +330,10 @@ run(void)
 		fail("gpu-info", "ac_query_gpu_info failed over virtio (%s)", cause());
 		return;
 	}
-	pass("gpu-info (ac_query_gpu_info: %s \"%s\", family %u, gart page %u, has_userptr "
-	     "%d as 25.0.7 sets it for virtio)", info.name, printable(info.marketing_name),
-	     info.family, info.gart_page_size, info.has_userptr);
+	pass("gpu-info (ac_query_gpu_info: %s \"%s\", family %u, %u CUs, %u-bit memory bus, "
+	     "gart page %u, has_userptr %d as 25.0.7 sets it for virtio)", info.name,
+	     printable(info.marketing_name), info.family, info.num_cu, info.memory_bus_width,
+	     info.gart_page_size, info.has_userptr);
 
 	at("context", "ac_drm_cs_ctx_create2");
 	if ((r = ac_drm_cs_ctx_create2(dev, AMDGPU_CTX_PRIORITY_NORMAL, &ctx))) {
