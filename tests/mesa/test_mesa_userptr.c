@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the Mesa series (mesa-patches/): the vdrm userptr op, the
+ * Unit tests of the Mesa series (patches/): the vdrm userptr op, the
  * AMD native-context userptr BO and the ac_linux_drm glue, compiled from the
  * patched Mesa 25.0.7 tree and run against a simulated guest kernel and host.
  *

@@ -3,7 +3,7 @@
  * SPDX-License-Identifier: MIT
  *
  * The VM rig's guest program on the guest's own Mesa (tests/rig/run-vm,
- * docs/rig.md): Mesa 25.0.7 + mesa-patches/, built with -Damdgpu-virtio=true
+ * docs/rig.md): Mesa 25.0.7 + patches/, built with -Damdgpu-virtio=true
  * and assertions on, linked statically (tests/rig/build-guest-mesa).  It
  * drives the AMD native context only through the ac_drm layer that
  * radeonsi's amdgpu winsys calls, in the winsys' order:

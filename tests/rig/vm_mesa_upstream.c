@@ -97,7 +97,7 @@ static struct shared {
 } *sh;
 
 /* Mesa 25.0.7 as Mesa builds it has the vdrm layout split (fixed by
- * mesa-patches 0001): the program built for phase mesa-upstream expects to
+ * patches/0001): the program built for phase mesa-upstream expects to
  * find it, and the crash it causes; the _workaround build expects neither. */
 static bool expect_split;
 
@@ -274,7 +274,7 @@ probe_layout(ac_drm_device *dev, int fd)
 		     "it) reads a %zu-byte capset from the same struct, whose bytes %zu-%zu are "
 		     "libvdrm's fields and request buffer (marketing name \"%.16s\", the host's is "
 		     "\"%s\"), and shmem at offset %zu: %p",
-		     expect_split ? " reproduced, as expected of upstream (mesa-patches 0001 "
+		     expect_split ? " reproduced, as expected of upstream (patches/0001 "
 				    "fixes it: phase mesa-upstream-workaround)" : "",
 		     sizeof(plain->caps), sizeof(plain->caps),
 		     offsetof(struct vdrm_device_head_no_amdgpu, shmem), (void *)plain->shmem,

@@ -3,7 +3,7 @@
 """The protocol is written once, in include/; the three series carry copies.
 
 Checks that every value the kernel series (linux-patch/), the Mesa series
-(mesa-patches/) and the virglrenderer series (virglrenderer-patch/patches/)
+(patches/) and the virglrenderer series (virglrenderer-patch/patches/)
 add for the protocol equals include/'s, and that the few layout facts a
 #define cannot carry (where the new create_blob field goes, the ccmd's
 number and fields, the capset bit) hold in the patches' text.
@@ -70,8 +70,8 @@ if not re.search(r"\n[ ]\t__u64 blob_id;\n(\+\t/\*.*\*/\n)?\+\t__u64 userptr;", 
 else:
     print("ok linux-patch: userptr follows blob_id")
 
-mesa = read("mesa-patches/0*.patch")
-same("mesa-patches", defines(mesa, "+"), guest_names, uapi)
+mesa = read("patches/0*.patch")
+same("patches/", defines(mesa, "+"), guest_names, uapi)
 
 virgl = read("virglrenderer-patch/patches/0*.patch")
 vdefs = defines(virgl, "+")
