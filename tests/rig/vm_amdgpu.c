@@ -1053,6 +1053,24 @@ fill_seed(uint32_t *p, size_t size, uint32_t seed)
 		p[i] = pattern(i, seed);
 }
 
+/* The start of the hmm phase's checks: @buf as an HMM userptr @u of the
+ * context whose first GPU round trip passed; false (FAIL printed) if not. */
+static bool
+hmm_userptr_start(struct rig *g, struct bo *u, uint32_t *buf, size_t size,
+		  struct stats *st, const char *name, const char *when)
+{
+	const char *stage;
+	int r = userptr_bo(&g->s, buf, size, VIRTGPU_BLOB_FLAG_USE_USERPTR | hmm_flag,
+			   u, &stage);
+
+	if (r) {
+		fail(name, "%s: %d (%s)", stage, r, terr_str(r));
+		return false;
+	}
+	st->invalidations++;	/* its window goes when the process exits */
+	return !roundtrip(g, u, buf, size, FILL1, st, name, when);
+}
+
 /* the other NUMA node's number, or -1 */
 static int
 other_node(int node)
@@ -1091,7 +1109,6 @@ hmm_migrate(struct rig *g, struct stats *st)
 	int nodes[N], status[N], from, to;
 	struct poison pz;
 	struct bo u;
-	const char *stage;
 	unsigned moved = 0, same = 0;
 	uint32_t *buf = map_anon(N * PG, MADV_NOHUGEPAGE);
 	int r;
@@ -1101,14 +1118,7 @@ hmm_migrate(struct rig *g, struct stats *st)
 		return;
 	}
 	fill_seed(buf, N * PG, 11);
-	r = userptr_bo(&g->s, buf, N * PG, VIRTGPU_BLOB_FLAG_USE_USERPTR | hmm_flag,
-		       &u, &stage);
-	if (r) {
-		fail(name, "%s: %d (%s)", stage, r, terr_str(r));
-		return;
-	}
-	st->invalidations++;	/* its window goes when the process exits */
-	if (roundtrip(g, &u, buf, N * PG, FILL1, st, name, "before"))
+	if (!hmm_userptr_start(g, &u, buf, N * PG, st, name, "before"))
 		return;
 	for (unsigned i = 0; i < N; i++)
 		pages[i] = (char *)buf + i * PG;
@@ -1174,7 +1184,6 @@ hmm_free_reuse(struct rig *g, struct stats *st)
 	uint64_t old[N];
 	struct poison pz;
 	struct bo u;
-	const char *stage;
 	void *p = NULL, *q = NULL;
 	int r;
 
@@ -1186,14 +1195,7 @@ hmm_free_reuse(struct rig *g, struct stats *st)
 		return;
 	}
 	fill_seed(p, SIZE, 12);
-	r = userptr_bo(&g->s, p, SIZE, VIRTGPU_BLOB_FLAG_USE_USERPTR | hmm_flag,
-		       &u, &stage);
-	if (r) {
-		fail(name, "%s: %d (%s)", stage, r, terr_str(r));
-		return;
-	}
-	st->invalidations++;	/* its window goes when the process exits */
-	if (roundtrip(g, &u, p, SIZE, FILL1, st, name, "before free"))
+	if (!hmm_userptr_start(g, &u, p, SIZE, st, name, "before free"))
 		return;
 	pfns_of(p, N, old, NULL);
 	uintptr_t was = (uintptr_t)p;
@@ -1240,7 +1242,6 @@ hmm_fork_cow(struct rig *g, struct stats *st)
 	uint64_t before[N], after[N];
 	int p2c[2], c2p[2], wst;
 	struct bo u;
-	const char *stage;
 	char ch = 0;
 	unsigned same = 0;
 	uint32_t *buf = map_anon(SIZE, MADV_NOHUGEPAGE);
@@ -1252,14 +1253,7 @@ hmm_fork_cow(struct rig *g, struct stats *st)
 		return;
 	}
 	fill_seed(buf, SIZE, 14);
-	r = userptr_bo(&g->s, buf, SIZE, VIRTGPU_BLOB_FLAG_USE_USERPTR | hmm_flag,
-		       &u, &stage);
-	if (r) {
-		fail(name, "%s: %d (%s)", stage, r, terr_str(r));
-		return;
-	}
-	st->invalidations++;	/* its window goes when the process exits */
-	if (roundtrip(g, &u, buf, SIZE, FILL1, st, name, "before fork"))
+	if (!hmm_userptr_start(g, &u, buf, SIZE, st, name, "before fork"))
 		return;
 	pfns_of(buf, N, before, NULL);
 	fflush(stdout);
@@ -1348,7 +1342,6 @@ hmm_thp_split(struct rig *g, struct stats *st)
 	const size_t H = 2u << 20;
 	const unsigned hole = 256;	/* the page at 1 MiB */
 	struct bo u;
-	const char *stage;
 	uint32_t *raw = map_anon(2 * H, -1), *buf;
 	long kb0, kb1;
 	int r;
@@ -1366,14 +1359,7 @@ hmm_thp_split(struct rig *g, struct stats *st)
 		       "/sys/kernel/mm/transparent_hugepage/enabled?)\n", name, kb0);
 		return;
 	}
-	r = userptr_bo(&g->s, buf, H, VIRTGPU_BLOB_FLAG_USE_USERPTR | hmm_flag,
-		       &u, &stage);
-	if (r) {
-		fail(name, "%s: %d (%s)", stage, r, terr_str(r));
-		return;
-	}
-	st->invalidations++;	/* its window goes when the process exits */
-	if (roundtrip(g, &u, buf, H, FILL1, st, name, "on the THP"))
+	if (!hmm_userptr_start(g, &u, buf, H, st, name, "on the THP"))
 		return;
 	if (madvise((char *)buf + hole * PG, PG, MADV_DONTNEED)) {
 		fail(name, "madvise(DONTNEED): %s", strerror(errno));
@@ -1811,7 +1797,6 @@ fault_swap(struct rig *g, struct stats *st)
 	long long sw0, sw1, free_mib;
 	struct poison pz = { 0 };
 	struct bo u;
-	const char *stage;
 	uint32_t *buf;
 	FILE *f = fopen("/proc/swaps", "re");
 	char line[256];
@@ -1833,14 +1818,7 @@ fault_swap(struct rig *g, struct stats *st)
 		return;
 	}
 	fill_seed(buf, SIZE, 26);
-	r = userptr_bo(&g->s, buf, SIZE, VIRTGPU_BLOB_FLAG_USE_USERPTR | hmm_flag,
-		       &u, &stage);
-	if (r) {
-		fail(name, "%s: %d (%s)", stage, r, terr_str(r));
-		return;
-	}
-	st->invalidations++;	/* its window goes when the process exits */
-	if (roundtrip(g, &u, buf, SIZE, FILL1, st, name, "before"))
+	if (!hmm_userptr_start(g, &u, buf, SIZE, st, name, "before"))
 		return;
 	pfns_of(buf, N, old, NULL);
 	sw0 = meminfo_kb("SwapFree");
