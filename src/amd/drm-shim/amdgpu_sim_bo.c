@@ -189,19 +189,30 @@ sim_ioctl_gem_create(int fd, unsigned long request, void *arg)
 	return 0;
 }
 
+/* The ioctl's file and the BO its handle names (a reference), or the
+ * errno amdgpu gives: EBADF for a file it does not know, ENOENT for the
+ * handle. */
+static int
+sim_bo_from_handle(int fd, uint32_t handle, struct sim_file **file,
+		   struct sim_bo **bo)
+{
+	*file = sim_file_get(fd);
+	if (!*file)
+		return -EBADF;
+	*bo = sim_bo_lookup(*file, handle);
+	return *bo ? 0 : -ENOENT;
+}
+
 int
 sim_ioctl_gem_mmap(int fd, unsigned long request, void *arg)
 {
 	union drm_amdgpu_gem_mmap *args = arg;
-	struct sim_file *file = sim_file_get(fd);
+	struct sim_file *file;
 	struct sim_bo *bo;
 	int r = 0;
 
-	if (!file)
-		return -EBADF;
-	bo = sim_bo_lookup(file, args->in.handle);
-	if (!bo)
-		return -ENOENT;
+	if ((r = sim_bo_from_handle(fd, args->in.handle, &file, &bo)))
+		return r;
 	/* amdgpu_mode_dumb_mmap(): no CPU mapping of user memory. */
 	if (bo->is_userptr || (bo->flags & AMDGPU_GEM_CREATE_NO_CPU_ACCESS))
 		r = -EPERM;
@@ -263,15 +274,12 @@ int
 sim_ioctl_gem_metadata(int fd, unsigned long request, void *arg)
 {
 	struct drm_amdgpu_gem_metadata *args = arg;
-	struct sim_file *file = sim_file_get(fd);
+	struct sim_file *file;
 	struct sim_bo *bo;
 	int r = 0;
 
-	if (!file)
-		return -EBADF;
-	bo = sim_bo_lookup(file, args->handle);
-	if (!bo)
-		return -ENOENT;
+	if ((r = sim_bo_from_handle(fd, args->handle, &file, &bo)))
+		return r;
 	switch (args->op) {
 	case AMDGPU_GEM_METADATA_OP_GET_METADATA:
 		args->data.tiling_info = bo->tiling_info;
@@ -298,16 +306,14 @@ int
 sim_ioctl_gem_wait_idle(int fd, unsigned long request, void *arg)
 {
 	union drm_amdgpu_gem_wait_idle *args = arg;
-	struct sim_file *file = sim_file_get(fd);
+	struct sim_file *file;
 	uint64_t timeout = args->in.timeout;
 	struct sim_bo *bo;
 	bool idle;
+	int r;
 
-	if (!file)
-		return -EBADF;
-	bo = sim_bo_lookup(file, args->in.handle);
-	if (!bo)
-		return -ENOENT;
+	if ((r = sim_bo_from_handle(fd, args->in.handle, &file, &bo)))
+		return r;
 	if (timeout != UINT64_MAX && timeout != 0 && timeout < sim_monotonic_ns())
 		timeout = 0;
 	idle = sim_wait_seq(atomic_load(&bo->last_seq), timeout);
@@ -322,16 +328,13 @@ int
 sim_ioctl_gem_op(int fd, unsigned long request, void *arg)
 {
 	struct drm_amdgpu_gem_op *args = arg;
-	struct sim_file *file = sim_file_get(fd);
+	struct sim_file *file;
 	struct drm_amdgpu_gem_create_in info;
 	struct sim_bo *bo;
 	int r = 0;
 
-	if (!file)
-		return -EBADF;
-	bo = sim_bo_lookup(file, args->handle);
-	if (!bo)
-		return -ENOENT;
+	if ((r = sim_bo_from_handle(fd, args->handle, &file, &bo)))
+		return r;
 	switch (args->op) {
 	case AMDGPU_GEM_OP_GET_GEM_CREATE_INFO:
 		memset(&info, 0, sizeof(info));
