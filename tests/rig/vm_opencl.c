@@ -1,0 +1,231 @@
+/* Phase opencl of the VM rig (docs/rig.md): an OpenCL application in the
+ * guest, through the ICD loader (ocl-icd) and rusticl from `tools/mesa build
+ * rusticl` (Mesa 25.0.7 + patches/, radeonsi over the AMD native context):
+ * buffers created with CL_MEM_USE_HOST_PTR over the application's
+ * posix_memalign'd memory, a clEnqueueCopyBuffer between them, and a
+ * clEnqueueFillBuffer.
+ *
+ *   vm_opencl userptr   host with the series: rusticl takes radeonsi's
+ *                       resource_from_user_memory, so the GPU writes the
+ *                       application's memory itself (checked before any
+ *                       map), and a map returns the host pointer
+ *   vm_opencl copy      plain upstream host: no hook, rusticl shadows the
+ *                       host memory in a driver buffer; the results reach
+ *                       the application's memory only at the map (the
+ *                       fallback: both checked)
+ *
+ * run-vm boots this phase with phase radeonsi, on vega10: radeonsi copies
+ * and clears GTT buffers with CP DMA there (docs/rig.md).  The shadow
+ * buffers of copy mode are in VRAM, where radeonsi clears and reads back
+ * large ranges with compute shaders, which the simulator cannot run: copy
+ * mode keeps to a 1 KiB copy and map, and has no fill.
+ *
+ * Prints "PASS/FAIL rig: CHECK" lines, STATS / STATS_MIN lines as
+ * vm_radeonsi does; exit status 1 on a FAIL.
+ */
+#define CL_TARGET_OPENCL_VERSION 300
+#include <CL/cl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUF_SIZE (64 * 1024)
+#define FILL 0xddu
+#define FILL_VALUE 0x5eedf00du
+
+static int failed;
+
+#define PASS(...) do { printf("PASS rig: " __VA_ARGS__); printf("\n"); } while (0)
+#define FAIL(...) do { printf("FAIL rig: " __VA_ARGS__); printf("\n"); failed = 1; } while (0)
+
+static uint8_t
+pattern(unsigned i)
+{
+	return (uint8_t)((i * 2654435761u + 77u) >> 11);
+}
+
+/* First byte of dst[lo, hi) that is not what the commands left there:
+ * src[i - dst_off + src_off] in the copied range, the fill value's bytes
+ * in the filled one, the untouched FILL elsewhere. */
+struct layout {
+	unsigned copy_dst, copy_src, copy_len;
+	unsigned fill_off, fill_len;
+};
+
+static uint8_t
+expected(const struct layout *l, const uint8_t *src, unsigned i)
+{
+	if (i >= l->copy_dst && i < l->copy_dst + l->copy_len)
+		return src[i - l->copy_dst + l->copy_src];
+	if (i >= l->fill_off && i < l->fill_off + l->fill_len)
+		return (uint8_t)(FILL_VALUE >> (8 * ((i - l->fill_off) % 4)));
+	return FILL;
+}
+
+static long
+first_mismatch(const struct layout *l, const uint8_t *src, const uint8_t *p,
+	       unsigned lo, unsigned hi)
+{
+	for (unsigned i = lo; i < hi; i++)
+		if (p[i - lo] != expected(l, src, i))
+			return i;
+	return -1;
+}
+
+static cl_device_id
+rusticl_device(cl_platform_id *out_platform)
+{
+	cl_platform_id platforms[8];
+	cl_uint n = 0;
+	char name[256];
+
+	if (clGetPlatformIDs(8, platforms, &n) != CL_SUCCESS || !n) {
+		FAIL("platform: clGetPlatformIDs found no platform (ICD %s)",
+		     getenv("OCL_ICD_VENDORS") ? getenv("OCL_ICD_VENDORS") : "default");
+		return NULL;
+	}
+	for (cl_uint i = 0; i < n && i < 8; i++) {
+		cl_device_id dev;
+		cl_uint nd = 0;
+
+		if (clGetPlatformInfo(platforms[i], CL_PLATFORM_NAME, sizeof(name), name, NULL) ||
+		    strcmp(name, "rusticl"))
+			continue;
+		if (clGetDeviceIDs(platforms[i], CL_DEVICE_TYPE_GPU, 1, &dev, &nd) || !nd) {
+			FAIL("platform: rusticl has no GPU device (RUSTICL_ENABLE=%s)",
+			     getenv("RUSTICL_ENABLE") ? getenv("RUSTICL_ENABLE") : "unset");
+			return NULL;
+		}
+		*out_platform = platforms[i];
+		return dev;
+	}
+	FAIL("platform: no rusticl platform among %u", n);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	unsigned long long invalidations = 0, bytes = 0;
+	int userptr;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(mode, "userptr"))
+		userptr = 1;
+	else if (!strcmp(mode, "copy"))
+		userptr = 0;
+	else {
+		FAIL("usage: vm_opencl userptr|copy (got \"%s\")", mode);
+		return 1;
+	}
+
+	cl_platform_id platform;
+	cl_device_id dev = rusticl_device(&platform);
+	if (!dev)
+		return 1;
+	char dname[256] = "", version[128] = "";
+	clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof(dname), dname, NULL);
+	clGetDeviceInfo(dev, CL_DEVICE_VERSION, sizeof(version), version, NULL);
+	PASS("platform (rusticl through the ICD loader, device \"%s\", %s)", dname, version);
+
+	cl_int err;
+	cl_context ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+	cl_command_queue q = ctx ? clCreateCommandQueueWithProperties(ctx, dev, NULL, &err) : NULL;
+	if (!q) {
+		FAIL("queue: clCreateContext/clCreateCommandQueueWithProperties: %d", err);
+		return 1;
+	}
+
+	uint8_t *src = NULL, *dst = NULL;
+	if (posix_memalign((void **)&src, 4096, BUF_SIZE) ||
+	    posix_memalign((void **)&dst, 4096, BUF_SIZE)) {
+		FAIL("use-host-ptr: posix_memalign");
+		return 1;
+	}
+	for (unsigned i = 0; i < BUF_SIZE; i++)
+		src[i] = pattern(i);
+	memset(dst, FILL, BUF_SIZE);
+
+	cl_mem bsrc = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, BUF_SIZE, src, &err);
+	cl_mem bdst = bsrc ? clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, BUF_SIZE, dst, &err) : NULL;
+	if (!bdst) {
+		FAIL("use-host-ptr: clCreateBuffer(CL_MEM_USE_HOST_PTR, 64 KiB): %d", err);
+		return 1;
+	}
+	PASS("use-host-ptr (two clCreateBuffer(CL_MEM_USE_HOST_PTR) over posix_memalign'd 64 KiB)");
+
+	/* userptr: 32 KiB copy GTT->GTT and a 1 KiB fill (CP DMA on GFX9);
+	 * copy: a 1 KiB copy between the VRAM shadows (CP DMA below 4 KiB) */
+	struct layout l = userptr ? (struct layout){ 4096, 256, 32768, 40960, 1024 }
+				  : (struct layout){ 4096, 256, 1024, 0, 0 };
+	uint32_t value = FILL_VALUE;
+	err = clEnqueueCopyBuffer(q, bsrc, bdst, l.copy_src, l.copy_dst, l.copy_len, 0, NULL, NULL);
+	bytes += l.copy_len;
+	if (!err && l.fill_len) {
+		err = clEnqueueFillBuffer(q, bdst, &value, sizeof(value), l.fill_off, l.fill_len,
+					  0, NULL, NULL);
+		bytes += l.fill_len;
+	}
+	if (!err)
+		err = clFinish(q);
+	if (err) {
+		FAIL("enqueue: clEnqueueCopyBuffer/clEnqueueFillBuffer/clFinish: %d", err);
+		return 1;
+	}
+
+	long bad;
+	int untouched = 1;
+	for (unsigned i = 0; i < BUF_SIZE; i++)
+		untouched &= dst[i] == FILL;
+	if (userptr) {
+		/* Zero-copy: the GPU wrote the application's pages; no map yet. */
+		bad = first_mismatch(&l, src, dst, 0, BUF_SIZE);
+		if (bad >= 0)
+			FAIL("zero-copy: after clFinish, byte %ld of the application's destination "
+			     "memory is 0x%02x (no map done yet)", bad, dst[bad]);
+		else
+			PASS("zero-copy (clEnqueueCopyBuffer 32 KiB + clEnqueueFillBuffer 1 KiB, clFinish: "
+			     "every byte already in the application's own memory, before any map)");
+	}
+
+	/* What the specification promises for CL_MEM_USE_HOST_PTR: the map
+	 * returns the host pointer, and holds the result. */
+	unsigned lo = l.copy_dst, hi = l.fill_len ? l.fill_off + l.fill_len : l.copy_dst + l.copy_len;
+	uint8_t *p = clEnqueueMapBuffer(q, bdst, CL_TRUE, CL_MAP_READ, lo, hi - lo, 0, NULL, NULL, &err);
+	if (!p) {
+		FAIL("map: clEnqueueMapBuffer: %d", err);
+	} else {
+		if (!userptr && untouched)
+			PASS("shadow (no userptr on the host: after clFinish the application's memory is "
+			     "still untouched, the copy went to rusticl's shadow buffer)");
+		else if (!userptr)
+			FAIL("shadow: the application's memory changed before the map, with no userptr on the host");
+		bad = first_mismatch(&l, src, p, lo, hi);
+		if (p != dst + lo)
+			FAIL("map: clEnqueueMapBuffer returned %p, not the host pointer %p", (void *)p,
+			     (void *)(dst + lo));
+		else if (bad >= 0)
+			FAIL("map: byte %ld of the mapped destination is 0x%02x", bad, p[bad - lo]);
+		else
+			PASS("map (clEnqueueMapBuffer(CL_MAP_READ) of bytes %u..%u returned the host pointer "
+			     "and holds the %s)", lo, hi, userptr ? "copy and the fill"
+							      : "copy: the fallback synced the shadow back");
+		clEnqueueUnmapMemObject(q, bdst, p, 0, NULL, NULL);
+		clFinish(q);
+	}
+
+	clReleaseMemObject(bsrc);
+	clReleaseMemObject(bdst);
+	clReleaseCommandQueue(q);
+	clReleaseContext(ctx);
+	if (userptr)
+		invalidations = 2;	/* each buffer's host userptr window */
+	free(src);
+	free(dst);
+
+	printf("STATS userptr_invalidations %llu\n", invalidations);
+	printf("STATS gpu_faults 0\n");
+	printf("STATS_MIN bytes_moved %llu\n", bytes);
+	return failed;
+}
