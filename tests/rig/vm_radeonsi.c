@@ -12,6 +12,9 @@
  *                         buffers, resource_copy_region and clear_buffer
  *                         write the application's memory directly
  *   vm_radeonsi copy      plain upstream host: no hook, no cap
+ *   vm_radeonsi native    no VM: the simulated amdgpu preloaded, radeonsi
+ *                         on its amdgpu path (tests/mesa/run-radeonsi-native,
+ *                         CI): the series keeps bare-metal userptr working
  *
  * In both modes the copy path a frontend takes without the hook (upload
  * with buffer_subdata, GPU copy, map back) is checked byte by byte.
@@ -55,6 +58,7 @@
 #define FILL 0xddu		/* bytes no command may touch */
 
 static int failed;
+static int native;		/* on amdgpu itself, not over virtio */
 static unsigned long long user_buffers, bytes_expected;
 
 #define PASS(...) do { printf("PASS rig: " __VA_ARGS__); printf("\n"); } while (0)
@@ -170,8 +174,9 @@ check_hook(struct pipe_screen *screen, int want_userptr)
 	if (hook == want_userptr && cap == want_userptr)
 		PASS("hook-follows-userptr (resource_from_user_memory hook %s, caps.resource_from_user_memory %d: %s)",
 		     hook ? "installed" : "absent", cap,
-		     want_userptr ? "the host has userptr (series), zero-copy offered"
-				  : "no host userptr (plain upstream): frontends take the copy path");
+		     !want_userptr ? "no host userptr (plain upstream): frontends take the copy path"
+		     : native ? "amdgpu's own userptr, zero-copy offered as before the series"
+			      : "the host has userptr (series), zero-copy offered");
 	else
 		FAIL("hook-follows-userptr: hook %s, cap %d, expected %s (host %s)",
 		     hook ? "installed" : "absent", cap, want_userptr ? "both" : "neither",
@@ -201,7 +206,8 @@ test_user_buffer_handle(struct pipe_screen *screen)
 		FAIL("user-buffer: resource_get_handle(KMS) of the user-memory buffer failed");
 	else
 		PASS("user-buffer (posix_memalign'd 64 KiB at %p: resource_from_user_memory -> radeonsi buffer, "
-		     "KMS handle (res_id) %u: the host imported it as a userptr)", (void *)mem, wh.handle);
+		     "KMS handle %u: %s)", (void *)mem, wh.handle,
+		     native ? "an amdgpu userptr BO" : "the guest's res_id, the host imported it as a userptr");
 	if (res)
 		screen->resource_destroy(screen, res);
 	for (unsigned i = 0; i < BUF_SIZE; i++) {
@@ -347,22 +353,28 @@ out:
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
+	const char *kernel_driver = "virtio_gpu";
 	int want_userptr;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (!strcmp(mode, "userptr"))
+	if (!strcmp(mode, "userptr")) {
 		want_userptr = 1;
-	else if (!strcmp(mode, "copy"))
+	} else if (!strcmp(mode, "copy")) {
 		want_userptr = 0;
-	else {
-		FAIL("usage: vm_radeonsi userptr|copy (got \"%s\")", mode);
+	} else if (!strcmp(mode, "native")) {
+		want_userptr = 1;
+		native = 1;
+		kernel_driver = "amdgpu";
+	} else {
+		FAIL("usage: vm_radeonsi userptr|copy|native (got \"%s\")", mode);
 		return 1;
 	}
 
 	int fd = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
 	drmVersionPtr ver = fd >= 0 ? drmGetVersion(fd) : NULL;
-	if (!ver || strcmp(ver->name, "virtio_gpu")) {
-		FAIL("screen: /dev/dri/renderD128 is not virtio_gpu (%s)", ver ? ver->name : strerror(errno));
+	if (!ver || strcmp(ver->name, kernel_driver)) {
+		FAIL("screen: /dev/dri/renderD128 is not %s (%s)", kernel_driver,
+		     ver ? ver->name : strerror(errno));
 		return 1;
 	}
 	drmFreeVersion(ver);
@@ -387,11 +399,11 @@ int main(int argc, char **argv)
 
 	struct pipe_screen *screen = desc->create_screen(fd, &config);
 	if (!screen) {
-		FAIL("screen: radeonsi's create_screen on the virtio-gpu fd returned NULL");
+		FAIL("screen: radeonsi's create_screen on the %s fd returned NULL", kernel_driver);
 		return 1;
 	}
-	PASS("screen (%s driver_descriptor->create_screen on the virtio-gpu fd: \"%s\", vendor \"%s\")",
-	     RSI_DRIVER, screen->get_name(screen), screen->get_vendor(screen));
+	PASS("screen (%s driver_descriptor->create_screen on the %s fd: \"%s\", vendor \"%s\")",
+	     RSI_DRIVER, kernel_driver, screen->get_name(screen), screen->get_vendor(screen));
 
 	check_hook(screen, want_userptr);
 	if (want_userptr && screen->resource_from_user_memory)
@@ -401,7 +413,8 @@ int main(int argc, char **argv)
 	if (!ctx) {
 		FAIL("context: radeonsi's context_create returned NULL");
 	} else {
-		PASS("context (radeonsi pipe_context on the native context)");
+		PASS("context (radeonsi pipe_context on %s)",
+		     native ? "amdgpu" : "the AMD native context");
 		if (want_userptr && screen->resource_from_user_memory)
 			test_zero_copy(screen, ctx);
 		test_copy_path(screen, ctx);
