@@ -13,14 +13,14 @@
 #include <string.h>
 
 #include "amdgpu_ccmd.h"
+#include "rig_report.h"
 
 int failures;
 
 void
 pass(const char *name)
 {
-	printf("PASS rig: %s\n", name);
-	fflush(stdout);
+	rig_pass("%s", name);
 }
 
 void
@@ -28,12 +28,9 @@ fail(const char *name, const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("FAIL rig: %s: ", name);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	rig_vfail(name, fmt, ap);
 	va_end(ap);
-	printf("\n");
-	fflush(stdout);
 	failures++;
 }
 

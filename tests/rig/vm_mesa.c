@@ -49,6 +49,8 @@
 #include "ac_linux_drm.h"
 #include "sid.h"
 
+#include "rig_report.h"
+
 #define KIB 1024u
 #define BUF_SIZE (64 * KIB)
 #define HALF (BUF_SIZE / 2)
@@ -56,35 +58,11 @@
 #define FILL2 0x5eed0f11u
 #define TIMEOUT_NS 10000000000ull
 
-static int failures;
 static struct {
 	unsigned long long bytes_moved, submissions, invalidations, revalidations;
 } st;
 
-static void
-pass(const char *fmt, ...)
-{
-	va_list ap;
 
-	va_start(ap, fmt);
-	printf("PASS rig: ");
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-}
-
-static void
-fail(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	printf("FAIL rig: %s: ", name);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	failures++;
-}
 
 static uint32_t
 seed(unsigned gen, unsigned i)
@@ -290,22 +268,22 @@ setup(struct gpu *g, int want_userptr)
 
 	fd = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		fail("ac-drm-init", "open /dev/dri/renderD128: %s", strerror(errno));
+		rig_fail("ac-drm-init", "open /dev/dri/renderD128: %s", strerror(errno));
 		return -1;
 	}
 	v = drmGetVersion(fd);
 	if (!v || strcmp(v->name, "virtio_gpu")) {
-		fail("ac-drm-init", "the render node is %s, not virtio_gpu", v ? v->name : "?");
+		rig_fail("ac-drm-init", "the render node is %s, not virtio_gpu", v ? v->name : "?");
 		return -1;
 	}
 	drmFreeVersion(v);
 	r = ac_drm_device_initialize(fd, true, &major, &minor, &g->dev);
 	if (r) {
-		fail("ac-drm-init", "ac_drm_device_initialize(virtio) = %d", r);
+		rig_fail("ac-drm-init", "ac_drm_device_initialize(virtio) = %d", r);
 		return -1;
 	}
 	g->fd = ac_drm_device_get_fd(g->dev);
-	pass("ac-drm-init (ac_drm_device_initialize on the virtio-gpu fd: native context, "
+	rig_pass("ac-drm-init (ac_drm_device_initialize on the virtio-gpu fd: native context, "
 	     "host DRM %u.%u)", major, minor);
 
 	/* radeonsi's winsys: the DRM version and is_virtio set, then
@@ -314,7 +292,7 @@ setup(struct gpu *g, int want_userptr)
 	g->info.drm_minor = minor;
 	g->info.is_virtio = true;
 	if (ac_query_gpu_info(fd, g->dev, &g->info, false) != AC_QUERY_GPU_INFO_SUCCESS) {
-		fail("gpu-info", "ac_query_gpu_info failed over virtio");
+		rig_fail("gpu-info", "ac_query_gpu_info failed over virtio");
 		return -1;
 	}
 	bool dev_userptr = ac_drm_device_has_userptr(g->dev);
@@ -331,7 +309,7 @@ setup(struct gpu *g, int want_userptr)
 		int rp = drmIoctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp);
 		int rc = drmIoctl(fd, DRM_IOCTL_VIRTGPU_GET_CAPS, &gc);
 
-		fail("has-userptr", "ac_drm_device_has_userptr %d, radeon_info.has_userptr %d, "
+		rig_fail("has-userptr", "ac_drm_device_has_userptr %d, radeon_info.has_userptr %d, "
 		     "expected %d (%s); asked directly: kernel userptr modes %s0x%llx, "
 		     "capset has_userptr %s%u", dev_userptr, g->info.has_userptr, want_userptr,
 		     want_userptr ? "guest kernel and host with the series"
@@ -339,7 +317,7 @@ setup(struct gpu *g, int want_userptr)
 		     rp ? "(GETPARAM failed) " : "", (unsigned long long)modes,
 		     rc ? "(GET_CAPS failed) " : "", caps.u.amdgpu.has_userptr);
 	} else
-		pass("has-userptr (%s: ac_drm_device_has_userptr and radeon_info.has_userptr "
+		rig_pass("has-userptr (%s: ac_drm_device_has_userptr and radeon_info.has_userptr "
 		     "%s; %s, family %u, gart page %u)", want_userptr ? "true" : "false",
 		     want_userptr ? "both true" : "both false: radeonsi offers no "
 		     "resource_from_user_memory, frontends copy",
@@ -347,15 +325,15 @@ setup(struct gpu *g, int want_userptr)
 
 	r = ac_drm_cs_ctx_create2(g->dev, AMDGPU_CTX_PRIORITY_NORMAL, &g->ctx);
 	if (r) {
-		fail("context", "ac_drm_cs_ctx_create2 = %d", r);
+		rig_fail("context", "ac_drm_cs_ctx_create2 = %d", r);
 		return -1;
 	}
 	r = gtt_bo(g, &g->ib, 4 * KIB, &stage);
 	if (r) {
-		fail("context", "IB BO: %s = %d", stage, r);
+		rig_fail("context", "IB BO: %s = %d", stage, r);
 		return -1;
 	}
-	pass("context (ac_drm_cs_ctx_create2: ctx %u; IB BO kms handle %u at 0x%llx)",
+	rig_pass("context (ac_drm_cs_ctx_create2: ctx %u; IB BO kms handle %u at 0x%llx)",
 	     g->ctx, g->ib.kms, (unsigned long long)g->ib.va);
 	return 0;
 }
@@ -373,7 +351,7 @@ gtt_fill_copy(struct gpu *g, struct bo *a)
 
 	r = gtt_bo(g, a, BUF_SIZE, &stage);
 	if (r) {
-		fail("gtt-sdma", "GTT BO: %s = %d", stage, r);
+		rig_fail("gtt-sdma", "GTT BO: %s = %d", stage, r);
 		return -1;
 	}
 	for (unsigned i = 0; i < BUF_SIZE / 4; i++)
@@ -382,18 +360,18 @@ gtt_fill_copy(struct gpu *g, struct bo *a)
 	emit_copy(g->ib.cpu, &n, a->va + HALF / 2, a->va, HALF / 2);
 	r = submit(g, n, bos, 1, &seq, &stage);
 	if (r) {
-		fail("gtt-sdma", "%s = %d", stage, r);
+		rig_fail("gtt-sdma", "%s = %d", stage, r);
 		return -1;
 	}
 	for (unsigned i = 0; i < BUF_SIZE / 4; i++) {
 		uint32_t want = i >= HALF / 4 ? FILL : seed(1, i % (HALF / 8));
 
 		if (a->cpu[i] != want) {
-			fail("gtt-sdma", "A byte %u: 0x%08x, want 0x%08x", i * 4, a->cpu[i], want);
+			rig_fail("gtt-sdma", "A byte %u: 0x%08x, want 0x%08x", i * 4, a->cpu[i], want);
 			return -1;
 		}
 	}
-	pass("gtt-sdma (GTT BO at 0x%llx: SDMA fill 32 KiB + copy 16 KiB via "
+	rig_pass("gtt-sdma (GTT BO at 0x%llx: SDMA fill 32 KiB + copy 16 KiB via "
 	     "ac_drm_cs_submit_raw2, fence %llu waited, bytes checked)",
 	     (unsigned long long)a->va, (unsigned long long)seq);
 	return 0;
@@ -416,7 +394,7 @@ phase_userptr(struct gpu *g)
 	/* The application's buffer. */
 	r = posix_memalign((void **)&buf, BUF_SIZE, BUF_SIZE);
 	if (r) {
-		fail("userptr-bo", "posix_memalign: %s", strerror(r));
+		rig_fail("userptr-bo", "posix_memalign: %s", strerror(r));
 		return -1;
 	}
 	for (unsigned i = 0; i < BUF_SIZE / 4; i++)
@@ -424,16 +402,16 @@ phase_userptr(struct gpu *g)
 	u.size = BUF_SIZE;
 	r = ac_drm_create_bo_from_user_mem(g->dev, buf, BUF_SIZE, &u.bo);
 	if (r) {
-		fail("userptr-bo", "ac_drm_create_bo_from_user_mem(%p, 64 KiB) = %d (%s)",
+		rig_fail("userptr-bo", "ac_drm_create_bo_from_user_mem(%p, 64 KiB) = %d (%s)",
 		     (void *)buf, r, strerror(-r));
 		return -1;
 	}
 	r = map_va(g, &u, &stage);
 	if (r) {
-		fail("userptr-bo", "%s = %d", stage, r);
+		rig_fail("userptr-bo", "%s = %d", stage, r);
 		return -1;
 	}
-	pass("userptr-bo (posix_memalign'd 64 KiB at %p: ac_drm_create_bo_from_user_mem, "
+	rig_pass("userptr-bo (posix_memalign'd 64 KiB at %p: ac_drm_create_bo_from_user_mem, "
 	     "kms handle (res_id) %u, VA 0x%llx from the device's VA manager)",
 	     (void *)buf, u.kms, (unsigned long long)u.va);
 
@@ -442,37 +420,37 @@ phase_userptr(struct gpu *g)
 	emit_copy(g->ib.cpu, &n, a.va, u.va, HALF);
 	r = submit(g, n, bos, 2, &seq, &stage);
 	if (r) {
-		fail("userptr-sdma", "%s = %d", stage, r);
+		rig_fail("userptr-sdma", "%s = %d", stage, r);
 		return -1;
 	}
 	for (unsigned i = 0; i < BUF_SIZE / 4; i++) {
 		uint32_t want = i >= HALF / 4 ? FILL2 : seed(2, i);
 
 		if (buf[i] != want) {
-			fail("userptr-sdma", "malloc'd buffer byte %u: 0x%08x, want 0x%08x",
+			rig_fail("userptr-sdma", "malloc'd buffer byte %u: 0x%08x, want 0x%08x",
 			     i * 4, buf[i], want);
 			return -1;
 		}
 		if (i < HALF / 4 && a.cpu[i] != want) {
-			fail("userptr-sdma", "A (copy of the buffer) byte %u: 0x%08x, want 0x%08x",
+			rig_fail("userptr-sdma", "A (copy of the buffer) byte %u: 0x%08x, want 0x%08x",
 			     i * 4, a.cpu[i], want);
 			return -1;
 		}
 	}
-	pass("userptr-sdma (fence %llu: the GPU's fill is in the malloc'd buffer itself, its "
+	rig_pass("userptr-sdma (fence %llu: the GPU's fill is in the malloc'd buffer itself, its "
 	     "copy of the buffer's lower half in A; every dword checked)",
 	     (unsigned long long)seq);
 
 	/* munmap + a new anonymous mapping at the same address: the BO keeps
 	 * its VA, the next submission must reach the new pages (HMM mode). */
 	if (munmap(buf, BUF_SIZE)) {
-		fail("userptr-new-pages", "munmap: %s", strerror(errno));
+		rig_fail("userptr-new-pages", "munmap: %s", strerror(errno));
 		return -1;
 	}
 	void *p = mmap(buf, BUF_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p != buf) {
-		fail("userptr-new-pages", "mmap at %p: %s", (void *)buf,
+		rig_fail("userptr-new-pages", "mmap at %p: %s", (void *)buf,
 		     p == MAP_FAILED ? strerror(errno) : "another address");
 		return -1;
 	}
@@ -484,18 +462,18 @@ phase_userptr(struct gpu *g)
 	emit_copy(g->ib.cpu, &n, a.va, u.va + 4 * KIB, 4 * KIB);
 	r = submit(g, n, bos, 2, &seq, &stage);
 	if (r) {
-		fail("userptr-new-pages", "%s = %d", stage, r);
+		rig_fail("userptr-new-pages", "%s = %d", stage, r);
 		return -1;
 	}
 	st.revalidations++; /* that submission */
 	int bad = 0;
 	for (unsigned i = 0; i < 1024 && !bad; i++) {
 		if (buf[i] != FILL) {
-			fail("userptr-new-pages", "the fill is not in the new pages: byte %u is "
+			rig_fail("userptr-new-pages", "the fill is not in the new pages: byte %u is "
 			     "0x%08x", i * 4, buf[i]);
 			bad = 1;
 		} else if (a.cpu[i] != seed(3, 1024 + i)) {
-			fail("userptr-new-pages", "the GPU read other than the new pages at byte %u: "
+			rig_fail("userptr-new-pages", "the GPU read other than the new pages at byte %u: "
 			     "0x%08x (old pages 0x%08x, new 0x%08x)", i * 4, a.cpu[i],
 			     seed(2, 1024 + i), seed(3, 1024 + i));
 			bad = 1;
@@ -503,12 +481,12 @@ phase_userptr(struct gpu *g)
 	}
 	if (bad)
 		return -1;
-	pass("userptr-new-pages (munmap + new pages at %p: fence %llu wrote and read the new "
+	rig_pass("userptr-new-pages (munmap + new pages at %p: fence %llu wrote and read the new "
 	     "pages)", (void *)buf, (unsigned long long)seq);
 
 	r = destroy_bo(g, &u, &stage);
 	if (r) {
-		fail("userptr-destroy", "%s = %d", stage, r);
+		rig_fail("userptr-destroy", "%s = %d", stage, r);
 		return -1;
 	}
 	st.invalidations++; /* the host's window goes at teardown */
@@ -517,10 +495,10 @@ phase_userptr(struct gpu *g)
 	free(buf);
 	r = destroy_bo(g, &a, &stage);
 	if (r) {
-		fail("userptr-destroy", "A: %s = %d", stage, r);
+		rig_fail("userptr-destroy", "A: %s = %d", stage, r);
 		return -1;
 	}
-	pass("userptr-destroy (UNMAP, ac_drm_va_range_free, ac_drm_bo_free; the buffer "
+	rig_pass("userptr-destroy (UNMAP, ac_drm_va_range_free, ac_drm_bo_free; the buffer "
 	     "freed by the application)");
 	return 0;
 }
@@ -539,18 +517,18 @@ phase_copy(struct gpu *g)
 
 	r = posix_memalign((void **)&buf, BUF_SIZE, BUF_SIZE);
 	if (r) {
-		fail("userptr-unsupported", "posix_memalign: %s", strerror(r));
+		rig_fail("userptr-unsupported", "posix_memalign: %s", strerror(r));
 		return -1;
 	}
 	memset(&ubo, 0x5a, sizeof(ubo));
 	r = ac_drm_create_bo_from_user_mem(g->dev, buf, BUF_SIZE, &ubo);
 	if (r != -EOPNOTSUPP) {
-		fail("userptr-unsupported", "ac_drm_create_bo_from_user_mem = %d, want -EOPNOTSUPP", r);
+		rig_fail("userptr-unsupported", "ac_drm_create_bo_from_user_mem = %d, want -EOPNOTSUPP", r);
 		if (!r)
 			ac_drm_bo_free(g->dev, ubo);
 		return -1;
 	}
-	pass("userptr-unsupported (ac_drm_create_bo_from_user_mem = -EOPNOTSUPP, no assert "
+	rig_pass("userptr-unsupported (ac_drm_create_bo_from_user_mem = -EOPNOTSUPP, no assert "
 	     "(assertions are on), the program goes on)");
 
 	/* The rest of the context works; the frontends' copy path. */
@@ -562,22 +540,22 @@ phase_copy(struct gpu *g)
 	emit_copy(g->ib.cpu, &n, a.va + HALF, a.va, HALF);
 	r = submit(g, n, bos, 1, &seq, &stage);
 	if (r) {
-		fail("copy-path", "%s = %d", stage, r);
+		rig_fail("copy-path", "%s = %d", stage, r);
 		return -1;
 	}
 	memcpy(buf + HALF / 4, (char *)a.cpu + HALF, HALF);	/* read back */
 	for (unsigned i = 0; i < BUF_SIZE / 4; i++)
 		if (buf[i] != seed(4, i % (HALF / 4))) {
-			fail("copy-path", "byte %u: 0x%08x, want 0x%08x", i * 4, buf[i],
+			rig_fail("copy-path", "byte %u: 0x%08x, want 0x%08x", i * 4, buf[i],
 			     seed(4, i % (HALF / 4)));
 			return -1;
 		}
-	pass("copy-path (the user's data through a GTT BO: upload, GPU copy, read back, "
+	rig_pass("copy-path (the user's data through a GTT BO: upload, GPU copy, read back, "
 	     "checked)");
 	free(buf);
 	r = destroy_bo(g, &a, &stage);
 	if (r) {
-		fail("copy-path", "A: %s = %d", stage, r);
+		rig_fail("copy-path", "A: %s = %d", stage, r);
 		return -1;
 	}
 	return 0;
@@ -600,17 +578,17 @@ main(int argc, char **argv)
 	if (setup(&g, want) == 0) {
 		r = want ? phase_userptr(&g) : phase_copy(&g);
 		if (!r && ac_drm_cs_query_reset_state2(g.dev, g.ctx, &flags) == 0 && flags)
-			fail("context-healthy", "ac_drm_cs_query_reset_state2 flags 0x%llx "
+			rig_fail("context-healthy", "ac_drm_cs_query_reset_state2 flags 0x%llx "
 			     "(the host raised async_error)", (unsigned long long)flags);
 		else if (!r)
-			pass("context-healthy (no reset, no host async_error)");
+			rig_pass("context-healthy (no reset, no host async_error)");
 		if (destroy_bo(&g, &g.ib, &stage))
-			fail("teardown", "IB: %s", stage);
+			rig_fail("teardown", "IB: %s", stage);
 		ac_drm_cs_ctx_free(g.dev, g.ctx);
 		ac_drm_device_deinitialize(g.dev);
 	}
 	printf("STATS bytes_moved %llu\nSTATS submissions %llu\n"
 	       "STATS userptr_invalidations %llu\nSTATS userptr_revalidations %llu\n",
 	       st.bytes_moved, st.submissions, st.invalidations, st.revalidations);
-	return failures ? 1 : 0;
+	return *rig_failures ? 1 : 0;
 }

@@ -57,6 +57,8 @@
 #include "sid.h"
 #include "virtio/amdgpu_virtio_private.h"
 
+#include "rig_report.h"
+
 #define KIB 1024u
 #define SIZE (64 * KIB)
 #define FILL 0xfeedc0deu
@@ -101,32 +103,9 @@ static struct shared {
  * find it, and the crash it causes; the _workaround build expects neither. */
 static bool expect_split;
 
-static void
-pass(const char *fmt, ...)
-{
-	va_list ap;
 
-	va_start(ap, fmt);
-	printf("PASS rig: ");
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-}
 
-static void
-fail(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	printf("FAIL rig: %s: ", name);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	sh->failures++;
-}
-
-/* A PASS line in fail()'s shape: "name (details)". */
+/* A PASS line in rig_fail()'s shape: "name (details)". */
 static void
 pass_named(const char *name, const char *fmt, ...)
 {
@@ -241,7 +220,7 @@ probe_layout(ac_drm_device *dev, int fd)
 
 	at("vdrm-layout", "DRM_IOCTL_VIRTGPU_GET_CAPS");
 	if (drmIoctl(fd, DRM_IOCTL_VIRTGPU_GET_CAPS, &gc)) {
-		fail("vdrm-layout", "GET_CAPS capset 6: %s", strerror(errno));
+		rig_fail("vdrm-layout", "GET_CAPS capset 6: %s", strerror(errno));
 		return;
 	}
 	/* A layout holds when its capset is the host's and its rsp_mem is
@@ -259,16 +238,16 @@ probe_layout(ac_drm_device *dev, int fd)
 	sh->amd_shmem = amd->shmem;
 	if (amd_ok && expect_split) {
 		sh->layout = 1;
-		fail("vdrm-layout", "upstream Mesa 25.0.7 as Mesa builds it should show the "
+		rig_fail("vdrm-layout", "upstream Mesa 25.0.7 as Mesa builds it should show the "
 		     "vdrm layout split, but libvdrm and libamd_common agree (built with the fix?)");
 	} else if (amd_ok) {
 		sh->layout = 1;
-		pass("vdrm-layout (libvdrm and libamd_common agree on struct vdrm_device: the "
+		rig_pass("vdrm-layout (libvdrm and libamd_common agree on struct vdrm_device: the "
 		     "%zu-byte DRM capset as the host sent it (\"%s\"), shmem at offset %zu)",
 		     sizeof(caps), caps.u.amdgpu.marketing_name, offsetof(struct vdrm_device, shmem));
 	} else if (plain_ok) {
 		sh->layout = 2;
-		(expect_split ? pass_named : fail)("vdrm-layout", "Mesa 25.0.7's layout split%s: libvdrm (built without "
+		(expect_split ? pass_named : rig_fail)("vdrm-layout", "Mesa 25.0.7's layout split%s: libvdrm (built without "
 		     "-DENABLE_DRM_AMDGPU) got a %zu-byte DRM capset (the host's first %zu bytes) "
 		     "and keeps its shmem pointer at offset %zu (%p); libamd_common (built with "
 		     "it) reads a %zu-byte capset from the same struct, whose bytes %zu-%zu are "
@@ -283,7 +262,7 @@ probe_layout(ac_drm_device *dev, int fd)
 		     offsetof(struct vdrm_device, shmem), (void *)amd->shmem);
 	} else {
 		sh->layout = 3;
-		fail("vdrm-layout", "struct vdrm_device matches neither layout: the capset %s "
+		rig_fail("vdrm-layout", "struct vdrm_device matches neither layout: the capset %s "
 		     "the host's in the AMD layout%s, shmem %p", amd_caps ? "equals" : "differs from",
 		     plain_caps ? ", its first 160 bytes match" : "", (void *)amd->shmem);
 	}
@@ -330,17 +309,17 @@ run(void)
 	fd = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
 	v = fd < 0 ? NULL : drmGetVersion(fd);
 	if (!v || strcmp(v->name, "virtio_gpu")) {
-		fail("ac-drm-init", "/dev/dri/renderD128: %s", fd < 0 ? strerror(errno) :
+		rig_fail("ac-drm-init", "/dev/dri/renderD128: %s", fd < 0 ? strerror(errno) :
 		     v ? "not virtio_gpu" : "no DRM version");
 		return;
 	}
 	drmFreeVersion(v);
 	at("ac-drm-init", "ac_drm_device_initialize");
 	if ((r = ac_drm_device_initialize(fd, true, &major, &minor, &dev))) {
-		fail("ac-drm-init", "ac_drm_device_initialize(virtio) = %d", r);
+		rig_fail("ac-drm-init", "ac_drm_device_initialize(virtio) = %d", r);
 		return;
 	}
-	pass("ac-drm-init (ac_drm_device_initialize on the virtio-gpu fd: AMD native context, "
+	rig_pass("ac-drm-init (ac_drm_device_initialize on the virtio-gpu fd: AMD native context, "
 	     "host DRM %u.%u)", major, minor);
 
 	probe_layout(dev, fd);
@@ -351,33 +330,33 @@ run(void)
 	info.is_virtio = true;
 	at("gpu-info", "ac_query_gpu_info");
 	if (ac_query_gpu_info(fd, dev, &info, false) != AC_QUERY_GPU_INFO_SUCCESS) {
-		fail("gpu-info", "ac_query_gpu_info failed over virtio (%s)", cause());
+		rig_fail("gpu-info", "ac_query_gpu_info failed over virtio (%s)", cause());
 		return;
 	}
-	pass("gpu-info (ac_query_gpu_info: %s \"%s\", family %u, %u CUs, %u-bit memory bus, "
+	rig_pass("gpu-info (ac_query_gpu_info: %s \"%s\", family %u, %u CUs, %u-bit memory bus, "
 	     "gart page %u, has_userptr %d as 25.0.7 sets it for virtio)", info.name,
 	     printable(info.marketing_name), info.family, info.num_cu, info.memory_bus_width,
 	     info.gart_page_size, info.has_userptr);
 
 	at("context", "ac_drm_cs_ctx_create2");
 	if ((r = ac_drm_cs_ctx_create2(dev, AMDGPU_CTX_PRIORITY_NORMAL, &ctx))) {
-		fail("context", "ac_drm_cs_ctx_create2 = %d (%s)", r, cause());
+		rig_fail("context", "ac_drm_cs_ctx_create2 = %d (%s)", r, cause());
 		return;
 	}
 	if ((r = gtt_bo(dev, "context", &ib, 4 * KIB))) {
-		fail("context", "IB BO: %s = %d (%s)", sh->call, r, cause());
+		rig_fail("context", "IB BO: %s = %d (%s)", sh->call, r, cause());
 		return;
 	}
-	pass("context (ac_drm_cs_ctx_create2: ctx %u; 4 KiB GTT IB BO, kms handle %u at 0x%llx)",
+	rig_pass("context (ac_drm_cs_ctx_create2: ctx %u; 4 KiB GTT IB BO, kms handle %u at 0x%llx)",
 	     ctx, ib.kms, (unsigned long long)ib.va);
 
 	if ((r = gtt_bo(dev, "gtt-bo", &a, SIZE))) {
-		fail("gtt-bo", "%s = %d (%s)", sh->call, r, cause());
+		rig_fail("gtt-bo", "%s = %d (%s)", sh->call, r, cause());
 		return;
 	}
 	for (unsigned i = 0; i < SIZE / 4; i++)
 		a.cpu[i] = pattern(i);
-	pass("gtt-bo (ac_drm_bo_alloc: 64 KiB GTT, kms handle %u, CPU mapping, VA 0x%llx from "
+	rig_pass("gtt-bo (ac_drm_bo_alloc: 64 KiB GTT, kms handle %u, CPU mapping, VA 0x%llx from "
 	     "the device's VA manager, BO_VA_OP MAP)", a.kms, (unsigned long long)a.va);
 
 	/* One SDMA IB in Mesa's encoding (sid.h): fill A's upper half, copy its
@@ -408,7 +387,7 @@ run(void)
 	};
 	at("sdma", "ac_drm_cs_create_syncobj2");
 	if ((r = ac_drm_cs_create_syncobj2(fd, 0, &syncobj))) {
-		fail("sdma", "ac_drm_cs_create_syncobj2 = %d (%s)", r, cause());
+		rig_fail("sdma", "ac_drm_cs_create_syncobj2 = %d (%s)", r, cause());
 		return;
 	}
 	sem.handle = syncobj;
@@ -419,21 +398,21 @@ run(void)
 	};
 	at("sdma", "ac_drm_cs_submit_raw2");
 	if ((r = ac_drm_cs_submit_raw2(dev, ctx, 0, 3, chunks, &seq))) {
-		fail("sdma", "ac_drm_cs_submit_raw2 = %d (%s)", r, cause());
+		rig_fail("sdma", "ac_drm_cs_submit_raw2 = %d (%s)", r, cause());
 		return;
 	}
 	sh->submissions++;
 	sh->bytes_moved += SIZE / 2 + SIZE / 4;
 	at("sdma", "ac_drm_cs_syncobj_wait");
 	if ((r = ac_drm_cs_syncobj_wait(fd, &syncobj, 1, deadline(), 0, NULL))) {
-		fail("sdma", "ac_drm_cs_syncobj_wait = %d (%s)", r, cause());
+		rig_fail("sdma", "ac_drm_cs_syncobj_wait = %d (%s)", r, cause());
 		return;
 	}
 	at("sdma", "ac_drm_cs_query_fence_status");
 	r = ac_drm_cs_query_fence_status(dev, ctx, AMDGPU_HW_IP_DMA, 0, 0, seq, TIMEOUT_NS, 0,
 					 &expired);
 	if (r || !expired) {
-		fail("sdma", "ac_drm_cs_query_fence_status(seq %llu) = %d, expired %u (%s)",
+		rig_fail("sdma", "ac_drm_cs_query_fence_status(seq %llu) = %d, expired %u (%s)",
 		     (unsigned long long)seq, r, expired, cause());
 		return;
 	}
@@ -442,39 +421,39 @@ run(void)
 		uint32_t want = i >= SIZE / 8 ? FILL : pattern(i % (SIZE / 16));
 
 		if (a.cpu[i] != want) {
-			fail("sdma", "GTT BO byte %u read through its CPU mapping: 0x%08x, want 0x%08x",
+			rig_fail("sdma", "GTT BO byte %u read through its CPU mapping: 0x%08x, want 0x%08x",
 			     i * 4, a.cpu[i], want);
 			return;
 		}
 	}
-	pass("sdma (one IB on the SDMA ring via ac_drm_cs_submit_raw2: fill 32 KiB + copy "
+	rig_pass("sdma (one IB on the SDMA ring via ac_drm_cs_submit_raw2: fill 32 KiB + copy "
 	     "16 KiB; fence %llu waited (syncobj, then fence status expired); every dword "
 	     "checked through the BO's CPU mapping)", (unsigned long long)seq);
 
 	if ((r = free_bo(dev, "bo-free", &a)) || (r = free_bo(dev, "bo-free", &ib))) {
-		fail("bo-free", "%s = %d (%s)", sh->call, r, cause());
+		rig_fail("bo-free", "%s = %d (%s)", sh->call, r, cause());
 		return;
 	}
-	pass("bo-free (UNMAP, ac_drm_va_range_free, ac_drm_bo_free of the GTT BO and the IB)");
+	rig_pass("bo-free (UNMAP, ac_drm_va_range_free, ac_drm_bo_free of the GTT BO and the IB)");
 
 	/* What the winsys asks before it trusts a context again. */
 	at("context-healthy", "ac_drm_cs_query_reset_state2");
 	if ((r = ac_drm_cs_query_reset_state2(dev, ctx, &flags)) || flags)
-		fail("context-healthy", "ac_drm_cs_query_reset_state2 = %d, flags 0x%llx (%s)", r,
+		rig_fail("context-healthy", "ac_drm_cs_query_reset_state2 = %d, flags 0x%llx (%s)", r,
 		     (unsigned long long)flags, cause());
 	else
-		pass("context-healthy (ac_drm_cs_query_reset_state2: no reset, the host's "
+		rig_pass("context-healthy (ac_drm_cs_query_reset_state2: no reset, the host's "
 		     "async_error did not move)");
 
 	at("teardown", "ac_drm_cs_ctx_free");
 	if ((r = ac_drm_cs_ctx_free(dev, ctx))) {
-		fail("teardown", "ac_drm_cs_ctx_free = %d (%s)", r, cause());
+		rig_fail("teardown", "ac_drm_cs_ctx_free = %d (%s)", r, cause());
 		return;
 	}
 	at("teardown", "ac_drm_device_deinitialize");
 	ac_drm_device_deinitialize(dev);
 	close(fd);
-	pass("teardown (ac_drm_cs_ctx_free, ac_drm_device_deinitialize)");
+	rig_pass("teardown (ac_drm_cs_ctx_free, ac_drm_device_deinitialize)");
 	at("", "");
 }
 
@@ -495,6 +474,7 @@ main(int argc, char **argv)
 		printf("FAIL rig: setup: %s\n", strerror(errno));
 		return 1;
 	}
+	rig_failures = &sh->failures;	/* the checks run in a child */
 	memset(sh, 0, sizeof(*sh));
 	pid = fork();
 	if (pid == 0) {
@@ -536,10 +516,10 @@ main(int argc, char **argv)
 			printf("FAIL rig: %s: the process died in %s: %s%s%s; %s\n",
 			       sh->check[0] ? sh->check : "exit", sh->call, how,
 			       *last ? ", Mesa said: " : "", last, cause());
-			sh->failures++;
+			(*rig_failures)++;
 		}
 	}
 	printf("STATS bytes_moved %llu\nSTATS submissions %llu\n", sh->bytes_moved,
 	       sh->submissions);
-	return sh->failures ? 1 : 0;
+	return *rig_failures ? 1 : 0;
 }

@@ -30,14 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rig_report.h"
+
 #define BUF_SIZE (64 * 1024)
 #define FILL 0xddu
 #define FILL_VALUE 0x5eedf00du
 
-static int failed;
 
-#define PASS(...) do { printf("PASS rig: " __VA_ARGS__); printf("\n"); } while (0)
-#define FAIL(...) do { printf("FAIL rig: " __VA_ARGS__); printf("\n"); failed = 1; } while (0)
 
 static uint8_t
 pattern(unsigned i)
@@ -81,7 +80,7 @@ rusticl_device(cl_platform_id *out_platform)
 	char name[256];
 
 	if (clGetPlatformIDs(8, platforms, &n) != CL_SUCCESS || !n) {
-		FAIL("platform: clGetPlatformIDs found no platform (ICD %s)",
+		rig_fail("platform", "clGetPlatformIDs found no platform (ICD %s)",
 		     getenv("OCL_ICD_VENDORS") ? getenv("OCL_ICD_VENDORS") : "default");
 		return NULL;
 	}
@@ -93,14 +92,14 @@ rusticl_device(cl_platform_id *out_platform)
 		    strcmp(name, "rusticl"))
 			continue;
 		if (clGetDeviceIDs(platforms[i], CL_DEVICE_TYPE_GPU, 1, &dev, &nd) || !nd) {
-			FAIL("platform: rusticl has no GPU device (RUSTICL_ENABLE=%s)",
+			rig_fail("platform", "rusticl has no GPU device (RUSTICL_ENABLE=%s)",
 			     getenv("RUSTICL_ENABLE") ? getenv("RUSTICL_ENABLE") : "unset");
 			return NULL;
 		}
 		*out_platform = platforms[i];
 		return dev;
 	}
-	FAIL("platform: no rusticl platform among %u", n);
+	rig_fail("platform", "no rusticl platform among %u", n);
 	return NULL;
 }
 
@@ -116,7 +115,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "copy"))
 		userptr = 0;
 	else {
-		FAIL("usage: vm_opencl userptr|copy (got \"%s\")", mode);
+		rig_fail("usage", "vm_opencl userptr|copy (got \"%s\")", mode);
 		return 1;
 	}
 
@@ -127,20 +126,20 @@ int main(int argc, char **argv)
 	char dname[256] = "", version[128] = "";
 	clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof(dname), dname, NULL);
 	clGetDeviceInfo(dev, CL_DEVICE_VERSION, sizeof(version), version, NULL);
-	PASS("platform (rusticl through the ICD loader, device \"%s\", %s)", dname, version);
+	rig_pass("platform (rusticl through the ICD loader, device \"%s\", %s)", dname, version);
 
 	cl_int err;
 	cl_context ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
 	cl_command_queue q = ctx ? clCreateCommandQueueWithProperties(ctx, dev, NULL, &err) : NULL;
 	if (!q) {
-		FAIL("queue: clCreateContext/clCreateCommandQueueWithProperties: %d", err);
+		rig_fail("queue", "clCreateContext/clCreateCommandQueueWithProperties: %d", err);
 		return 1;
 	}
 
 	uint8_t *src = NULL, *dst = NULL;
 	if (posix_memalign((void **)&src, 4096, BUF_SIZE) ||
 	    posix_memalign((void **)&dst, 4096, BUF_SIZE)) {
-		FAIL("use-host-ptr: posix_memalign");
+		rig_fail("use-host-ptr", "posix_memalign");
 		return 1;
 	}
 	for (unsigned i = 0; i < BUF_SIZE; i++)
@@ -150,10 +149,10 @@ int main(int argc, char **argv)
 	cl_mem bsrc = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, BUF_SIZE, src, &err);
 	cl_mem bdst = bsrc ? clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, BUF_SIZE, dst, &err) : NULL;
 	if (!bdst) {
-		FAIL("use-host-ptr: clCreateBuffer(CL_MEM_USE_HOST_PTR, 64 KiB): %d", err);
+		rig_fail("use-host-ptr", "clCreateBuffer(CL_MEM_USE_HOST_PTR, 64 KiB): %d", err);
 		return 1;
 	}
-	PASS("use-host-ptr (two clCreateBuffer(CL_MEM_USE_HOST_PTR) over posix_memalign'd 64 KiB)");
+	rig_pass("use-host-ptr (two clCreateBuffer(CL_MEM_USE_HOST_PTR) over posix_memalign'd 64 KiB)");
 
 	/* userptr: 32 KiB copy GTT->GTT and a 1 KiB fill (CP DMA on GFX9);
 	 * copy: a 1 KiB copy between the VRAM shadows (CP DMA below 4 KiB) */
@@ -170,7 +169,7 @@ int main(int argc, char **argv)
 	if (!err)
 		err = clFinish(q);
 	if (err) {
-		FAIL("enqueue: clEnqueueCopyBuffer/clEnqueueFillBuffer/clFinish: %d", err);
+		rig_fail("enqueue", "clEnqueueCopyBuffer/clEnqueueFillBuffer/clFinish: %d", err);
 		return 1;
 	}
 
@@ -182,10 +181,10 @@ int main(int argc, char **argv)
 		/* Zero-copy: the GPU wrote the application's pages; no map yet. */
 		bad = first_mismatch(&l, src, dst, 0, BUF_SIZE);
 		if (bad >= 0)
-			FAIL("zero-copy: after clFinish, byte %ld of the application's destination "
+			rig_fail("zero-copy", "after clFinish, byte %ld of the application's destination "
 			     "memory is 0x%02x (no map done yet)", bad, dst[bad]);
 		else
-			PASS("zero-copy (clEnqueueCopyBuffer 32 KiB + clEnqueueFillBuffer 1 KiB, clFinish: "
+			rig_pass("zero-copy (clEnqueueCopyBuffer 32 KiB + clEnqueueFillBuffer 1 KiB, clFinish: "
 			     "every byte already in the application's own memory, before any map)");
 	}
 
@@ -194,21 +193,21 @@ int main(int argc, char **argv)
 	unsigned lo = l.copy_dst, hi = l.fill_len ? l.fill_off + l.fill_len : l.copy_dst + l.copy_len;
 	uint8_t *p = clEnqueueMapBuffer(q, bdst, CL_TRUE, CL_MAP_READ, lo, hi - lo, 0, NULL, NULL, &err);
 	if (!p) {
-		FAIL("map: clEnqueueMapBuffer: %d", err);
+		rig_fail("map", "clEnqueueMapBuffer: %d", err);
 	} else {
 		if (!userptr && untouched)
-			PASS("shadow (no userptr on the host: after clFinish the application's memory is "
+			rig_pass("shadow (no userptr on the host: after clFinish the application's memory is "
 			     "still untouched, the copy went to rusticl's shadow buffer)");
 		else if (!userptr)
-			FAIL("shadow: the application's memory changed before the map, with no userptr on the host");
+			rig_fail("shadow", "the application's memory changed before the map, with no userptr on the host");
 		bad = first_mismatch(&l, src, p, lo, hi);
 		if (p != dst + lo)
-			FAIL("map: clEnqueueMapBuffer returned %p, not the host pointer %p", (void *)p,
+			rig_fail("map", "clEnqueueMapBuffer returned %p, not the host pointer %p", (void *)p,
 			     (void *)(dst + lo));
 		else if (bad >= 0)
-			FAIL("map: byte %ld of the mapped destination is 0x%02x", bad, p[bad - lo]);
+			rig_fail("map", "byte %ld of the mapped destination is 0x%02x", bad, p[bad - lo]);
 		else
-			PASS("map (clEnqueueMapBuffer(CL_MAP_READ) of bytes %u..%u returned the host pointer "
+			rig_pass("map (clEnqueueMapBuffer(CL_MAP_READ) of bytes %u..%u returned the host pointer "
 			     "and holds the %s)", lo, hi, userptr ? "copy and the fill"
 							      : "copy: the fallback synced the shadow back");
 		clEnqueueUnmapMemObject(q, bdst, p, 0, NULL, NULL);
@@ -227,5 +226,5 @@ int main(int argc, char **argv)
 	printf("STATS userptr_invalidations %llu\n", invalidations);
 	printf("STATS gpu_faults 0\n");
 	printf("STATS_MIN bytes_moved %llu\n", bytes);
-	return failed;
+	return *rig_failures != 0;
 }

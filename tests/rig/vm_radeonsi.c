@@ -41,6 +41,8 @@
 
 #include <xf86drm.h>
 
+#include "rig_report.h"
+
 #include "pipe/p_context.h"
 #include "pipe/p_defines.h"
 #include "pipe/p_screen.h"
@@ -57,12 +59,9 @@
 #define BUF_SIZE (64 * 1024)
 #define FILL 0xddu		/* bytes no command may touch */
 
-static int failed;
 static int native;		/* on amdgpu itself, not over virtio */
 static unsigned long long user_buffers, bytes_expected;
 
-#define PASS(...) do { printf("PASS rig: " __VA_ARGS__); printf("\n"); } while (0)
-#define FAIL(...) do { printf("FAIL rig: " __VA_ARGS__); printf("\n"); failed = 1; } while (0)
 
 static uint8_t
 pattern(unsigned seed, unsigned i)
@@ -172,13 +171,13 @@ check_hook(struct pipe_screen *screen, int want_userptr)
 	int cap = screen->caps.resource_from_user_memory;
 
 	if (hook == want_userptr && cap == want_userptr)
-		PASS("hook-follows-userptr (resource_from_user_memory hook %s, caps.resource_from_user_memory %d: %s)",
+		rig_pass("hook-follows-userptr (resource_from_user_memory hook %s, caps.resource_from_user_memory %d: %s)",
 		     hook ? "installed" : "absent", cap,
 		     !want_userptr ? "no host userptr (plain upstream): frontends take the copy path"
 		     : native ? "amdgpu's own userptr, zero-copy offered as before the series"
 			      : "the host has userptr (series), zero-copy offered");
 	else
-		FAIL("hook-follows-userptr: hook %s, cap %d, expected %s (host %s)",
+		rig_fail("hook-follows-userptr", "hook %s, cap %d, expected %s (host %s)",
 		     hook ? "installed" : "absent", cap, want_userptr ? "both" : "neither",
 		     want_userptr ? "with the series" : "without userptr");
 }
@@ -191,7 +190,7 @@ test_user_buffer_handle(struct pipe_screen *screen)
 	struct winsys_handle wh;
 
 	if (posix_memalign((void **)&mem, 4096, BUF_SIZE) || !mem) {
-		FAIL("user-buffer: posix_memalign");
+		rig_fail("user-buffer", "posix_memalign");
 		return;
 	}
 	fill_pattern(mem, BUF_SIZE, 1);
@@ -199,25 +198,25 @@ test_user_buffer_handle(struct pipe_screen *screen)
 	memset(&wh, 0, sizeof(wh));
 	wh.type = WINSYS_HANDLE_TYPE_KMS;
 	if (!res)
-		FAIL("user-buffer: resource_from_user_memory(%p, 64 KiB) returned NULL", (void *)mem);
+		rig_fail("user-buffer", "resource_from_user_memory(%p, 64 KiB) returned NULL", (void *)mem);
 	else if (res->width0 != BUF_SIZE || res->target != PIPE_BUFFER)
-		FAIL("user-buffer: resource width0 %u target %d", res->width0, res->target);
+		rig_fail("user-buffer", "resource width0 %u target %d", res->width0, res->target);
 	else if (!screen->resource_get_handle(screen, NULL, res, &wh, 0) || !wh.handle)
-		FAIL("user-buffer: resource_get_handle(KMS) of the user-memory buffer failed");
+		rig_fail("user-buffer", "resource_get_handle(KMS) of the user-memory buffer failed");
 	else
-		PASS("user-buffer (posix_memalign'd 64 KiB at %p: resource_from_user_memory -> radeonsi buffer, "
+		rig_pass("user-buffer (posix_memalign'd 64 KiB at %p: resource_from_user_memory -> radeonsi buffer, "
 		     "KMS handle %u: %s)", (void *)mem, wh.handle,
 		     native ? "an amdgpu userptr BO" : "the guest's res_id, the host imported it as a userptr");
 	if (res)
 		screen->resource_destroy(screen, res);
 	for (unsigned i = 0; i < BUF_SIZE; i++) {
 		if (mem[i] != pattern(1, i)) {
-			FAIL("user-buffer-destroy: the application's memory changed at byte %u", i);
+			rig_fail("user-buffer-destroy", "the application's memory changed at byte %u", i);
 			free(mem);
 			return;
 		}
 	}
-	PASS("user-buffer-destroy (resource_destroy; the application's memory unchanged, freed by it)");
+	rig_pass("user-buffer-destroy (resource_destroy; the application's memory unchanged, freed by it)");
 	free(mem);
 }
 
@@ -232,7 +231,7 @@ test_zero_copy(struct pipe_screen *screen, struct pipe_context *ctx)
 
 	if (!before || posix_memalign((void **)&src, 4096, BUF_SIZE) ||
 	    posix_memalign((void **)&dst, 4096, BUF_SIZE)) {
-		FAIL("zero-copy: posix_memalign");
+		rig_fail("zero-copy", "posix_memalign");
 		goto out;
 	}
 	fill_pattern(src, BUF_SIZE, 2);
@@ -240,7 +239,7 @@ test_zero_copy(struct pipe_screen *screen, struct pipe_context *ctx)
 	rsrc = user_buffer(screen, src, BUF_SIZE);
 	rdst = user_buffer(screen, dst, BUF_SIZE);
 	if (!rsrc || !rdst) {
-		FAIL("zero-copy: resource_from_user_memory returned NULL");
+		rig_fail("zero-copy", "resource_from_user_memory returned NULL");
 		goto out;
 	}
 
@@ -249,7 +248,7 @@ test_zero_copy(struct pipe_screen *screen, struct pipe_context *ctx)
 	copy_buffer(ctx, rdst, 4096, rsrc, 256, 32768);
 	clear_buffer(ctx, rdst, 40960, 1024, 0xc1ea5a11u);
 	if (flush_and_wait(screen, ctx)) {
-		FAIL("zero-copy: flush + fence_finish failed");
+		rig_fail("zero-copy", "flush + fence_finish failed");
 		goto out;
 	}
 	struct expect e1[] = {
@@ -258,10 +257,10 @@ test_zero_copy(struct pipe_screen *screen, struct pipe_context *ctx)
 	};
 	bad = first_mismatch(dst, BUF_SIZE, e1, 2);
 	if (bad >= 0)
-		FAIL("zero-copy: byte %ld of the destination's malloc'd memory is 0x%02x after "
+		rig_fail("zero-copy", "byte %ld of the destination's malloc'd memory is 0x%02x after "
 		     "resource_copy_region + clear_buffer", bad, dst[bad]);
 	else
-		PASS("zero-copy (resource_copy_region 32 KiB user->user and clear_buffer 1 KiB, "
+		rig_pass("zero-copy (resource_copy_region 32 KiB user->user and clear_buffer 1 KiB, "
 		     "fence finished: the application's own memory holds every byte, nothing mapped or copied back)");
 
 	/* The CPU changes the source in place: the next GPU copy reads the new
@@ -270,7 +269,7 @@ test_zero_copy(struct pipe_screen *screen, struct pipe_context *ctx)
 	fill_pattern(src, BUF_SIZE, 3);
 	copy_buffer(ctx, rdst, 0, rsrc, 0, 4096);
 	if (flush_and_wait(screen, ctx)) {
-		FAIL("zero-copy-cpu-write: flush + fence_finish failed");
+		rig_fail("zero-copy-cpu-write", "flush + fence_finish failed");
 		goto out;
 	}
 	struct expect e2[] = {
@@ -280,10 +279,10 @@ test_zero_copy(struct pipe_screen *screen, struct pipe_context *ctx)
 	};
 	bad = first_mismatch(dst, BUF_SIZE, e2, 3);
 	if (bad >= 0)
-		FAIL("zero-copy-cpu-write: byte %ld is 0x%02x after the CPU rewrote the source "
+		rig_fail("zero-copy-cpu-write", "byte %ld is 0x%02x after the CPU rewrote the source "
 		     "and the GPU copied its first 4 KiB again", bad, dst[bad]);
 	else
-		PASS("zero-copy-cpu-write (the CPU rewrote the source in place; the next GPU copy "
+		rig_pass("zero-copy-cpu-write (the CPU rewrote the source in place; the next GPU copy "
 		     "read the new bytes: same pages, no upload)");
 out:
 	if (rsrc)
@@ -312,7 +311,7 @@ test_copy_path(struct pipe_screen *screen, struct pipe_context *ctx)
 	long bad;
 
 	if (!a || !b || !app || !fill) {
-		FAIL("copy-path: resource_create or malloc failed");
+		rig_fail("copy-path", "resource_create or malloc failed");
 		goto out;
 	}
 	fill_pattern(app, BUF_SIZE, 4);
@@ -322,12 +321,12 @@ test_copy_path(struct pipe_screen *screen, struct pipe_context *ctx)
 	copy_buffer(ctx, b, 8192, a, 512, 16384);
 	clear_buffer(ctx, b, 32768, 1024, 0x0defaced);
 	if (flush_and_wait(screen, ctx)) {
-		FAIL("copy-path: flush + fence_finish failed");
+		rig_fail("copy-path", "flush + fence_finish failed");
 		goto out;
 	}
 	p = ctx->buffer_map(ctx, b, 0, PIPE_MAP_READ, &box, &t);
 	if (!p) {
-		FAIL("copy-path: buffer_map of the result failed");
+		rig_fail("copy-path", "buffer_map of the result failed");
 		goto out;
 	}
 	struct expect e[] = {
@@ -336,9 +335,9 @@ test_copy_path(struct pipe_screen *screen, struct pipe_context *ctx)
 	};
 	bad = first_mismatch(p, BUF_SIZE, e, 2);
 	if (bad >= 0)
-		FAIL("copy-path: byte %ld of the mapped result is 0x%02x", bad, p[bad]);
+		rig_fail("copy-path", "byte %ld of the mapped result is 0x%02x", bad, p[bad]);
 	else
-		PASS("copy-path (buffer_subdata of malloc'd bytes into a GTT buffer, resource_copy_region "
+		rig_pass("copy-path (buffer_subdata of malloc'd bytes into a GTT buffer, resource_copy_region "
 		     "16 KiB + clear_buffer 1 KiB on the GPU, buffer_map back: every byte right)");
 	ctx->buffer_unmap(ctx, t);
 out:
@@ -366,14 +365,14 @@ int main(int argc, char **argv)
 		native = 1;
 		kernel_driver = "amdgpu";
 	} else {
-		FAIL("usage: vm_radeonsi userptr|copy|native (got \"%s\")", mode);
+		rig_fail("usage", "vm_radeonsi userptr|copy|native (got \"%s\")", mode);
 		return 1;
 	}
 
 	int fd = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
 	drmVersionPtr ver = fd >= 0 ? drmGetVersion(fd) : NULL;
 	if (!ver || strcmp(ver->name, kernel_driver)) {
-		FAIL("screen: /dev/dri/renderD128 is not %s (%s)", kernel_driver,
+		rig_fail("screen", "/dev/dri/renderD128 is not %s (%s)", kernel_driver,
 		     ver ? ver->name : strerror(errno));
 		return 1;
 	}
@@ -381,12 +380,12 @@ int main(int argc, char **argv)
 
 	void *so = dlopen(RSI_DRIVER, RTLD_NOW | RTLD_LOCAL);
 	if (!so) {
-		FAIL("screen: dlopen %s: %s", RSI_DRIVER, dlerror());
+		rig_fail("screen", "dlopen %s: %s", RSI_DRIVER, dlerror());
 		return 1;
 	}
 	const struct drm_driver_descriptor *desc = dlsym(so, "driver_descriptor");
 	if (!desc || !desc->create_screen || strcmp(desc->driver_name, "radeonsi")) {
-		FAIL("screen: %s has no radeonsi driver_descriptor", RSI_DRIVER);
+		rig_fail("screen", "%s has no radeonsi driver_descriptor", RSI_DRIVER);
 		return 1;
 	}
 
@@ -399,10 +398,10 @@ int main(int argc, char **argv)
 
 	struct pipe_screen *screen = desc->create_screen(fd, &config);
 	if (!screen) {
-		FAIL("screen: radeonsi's create_screen on the %s fd returned NULL", kernel_driver);
+		rig_fail("screen", "radeonsi's create_screen on the %s fd returned NULL", kernel_driver);
 		return 1;
 	}
-	PASS("screen (%s driver_descriptor->create_screen on the %s fd: \"%s\", vendor \"%s\")",
+	rig_pass("screen (%s driver_descriptor->create_screen on the %s fd: \"%s\", vendor \"%s\")",
 	     RSI_DRIVER, kernel_driver, screen->get_name(screen), screen->get_vendor(screen));
 
 	check_hook(screen, want_userptr);
@@ -411,9 +410,9 @@ int main(int argc, char **argv)
 
 	struct pipe_context *ctx = screen->context_create(screen, NULL, 0);
 	if (!ctx) {
-		FAIL("context: radeonsi's context_create returned NULL");
+		rig_fail("context", "radeonsi's context_create returned NULL");
 	} else {
-		PASS("context (radeonsi pipe_context on %s)",
+		rig_pass("context (radeonsi pipe_context on %s)",
 		     native ? "amdgpu" : "the AMD native context");
 		if (want_userptr && screen->resource_from_user_memory)
 			test_zero_copy(screen, ctx);
@@ -430,5 +429,5 @@ int main(int argc, char **argv)
 	printf("STATS userptr_invalidations %llu\n", user_buffers);
 	printf("STATS gpu_faults 0\n");
 	printf("STATS_MIN bytes_moved %llu\n", bytes_expected);
-	return failed;
+	return *rig_failures != 0;
 }
