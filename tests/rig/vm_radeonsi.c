@@ -146,22 +146,35 @@ struct expect {
 	uint32_t clear;
 };
 
-static long
-first_mismatch(const uint8_t *p, unsigned size, const struct expect *e, unsigned n)
+static uint8_t
+expected_byte(const struct expect *e, unsigned n, unsigned i)
 {
-	for (unsigned i = 0; i < size; i++) {
-		uint8_t want = FILL;
+	uint8_t want = FILL;
 
-		for (unsigned k = 0; k < n; k++) {
-			if (i < e[k].lo || i >= e[k].hi)
-				continue;
-			want = e[k].src ? e[k].src[i - e[k].lo]
-					: (uint8_t)(e[k].clear >> (8 * ((i - e[k].lo) % 4)));
-		}
-		if (p[i] != want)
-			return i;
+	for (unsigned k = 0; k < n; k++) {
+		if (i < e[k].lo || i >= e[k].hi)
+			continue;
+		want = e[k].src ? e[k].src[i - e[k].lo]
+				: (uint8_t)(e[k].clear >> (8 * ((i - e[k].lo) % 4)));
 	}
-	return -1;
+	return want;
+}
+
+/* Compare the BUF_SIZE bytes at p (where: whose memory) with e[0..n) and
+ * report CHECK. */
+static void
+check_bytes(const char *check, const uint8_t *p, const char *where,
+	    const struct expect *e, unsigned n, const char *details)
+{
+	for (unsigned i = 0; i < BUF_SIZE; i++) {
+		uint8_t want = expected_byte(e, n, i);
+
+		if (p[i] != want) {
+			rig_fail(check, "byte %u of %s is 0x%02x, not 0x%02x", i, where, p[i], want);
+			return;
+		}
+	}
+	rig_pass("%s (%s)", check, details);
 }
 
 static void
@@ -227,7 +240,6 @@ test_zero_copy(struct pipe_screen *screen, struct pipe_context *ctx)
 {
 	uint8_t *src = NULL, *dst = NULL, *before = malloc(BUF_SIZE);
 	struct pipe_resource *rsrc = NULL, *rdst = NULL;
-	long bad;
 
 	if (!before || posix_memalign((void **)&src, 4096, BUF_SIZE) ||
 	    posix_memalign((void **)&dst, 4096, BUF_SIZE)) {
@@ -255,13 +267,9 @@ test_zero_copy(struct pipe_screen *screen, struct pipe_context *ctx)
 		{ 4096, 4096 + 32768, src + 256, 0 },
 		{ 40960, 40960 + 1024, NULL, 0xc1ea5a11u },
 	};
-	bad = first_mismatch(dst, BUF_SIZE, e1, 2);
-	if (bad >= 0)
-		rig_fail("zero-copy", "byte %ld of the destination's malloc'd memory is 0x%02x after "
-		     "resource_copy_region + clear_buffer", bad, dst[bad]);
-	else
-		rig_pass("zero-copy (resource_copy_region 32 KiB user->user and clear_buffer 1 KiB, "
-		     "fence finished: the application's own memory holds every byte, nothing mapped or copied back)");
+	check_bytes("zero-copy", dst, "the destination's malloc'd memory", e1, 2,
+		    "resource_copy_region 32 KiB user->user and clear_buffer 1 KiB, fence finished: "
+		    "the application's own memory holds every byte, nothing mapped or copied back");
 
 	/* The CPU changes the source in place: the next GPU copy reads the new
 	 * bytes (the same pages, no re-import, no upload). */
@@ -277,13 +285,10 @@ test_zero_copy(struct pipe_screen *screen, struct pipe_context *ctx)
 		{ 4096, 4096 + 32768, before + 256, 0 },
 		{ 40960, 40960 + 1024, NULL, 0xc1ea5a11u },
 	};
-	bad = first_mismatch(dst, BUF_SIZE, e2, 3);
-	if (bad >= 0)
-		rig_fail("zero-copy-cpu-write", "byte %ld is 0x%02x after the CPU rewrote the source "
-		     "and the GPU copied its first 4 KiB again", bad, dst[bad]);
-	else
-		rig_pass("zero-copy-cpu-write (the CPU rewrote the source in place; the next GPU copy "
-		     "read the new bytes: same pages, no upload)");
+	check_bytes("zero-copy-cpu-write", dst,
+		    "the destination after the CPU rewrote the source and the GPU copied 4 KiB again",
+		    e2, 3, "the CPU rewrote the source in place; the next GPU copy read the new bytes: "
+		    "same pages, no upload");
 out:
 	if (rsrc)
 		screen->resource_destroy(screen, rsrc);
@@ -308,7 +313,6 @@ test_copy_path(struct pipe_screen *screen, struct pipe_context *ctx)
 	struct pipe_transfer *t = NULL;
 	struct pipe_box box = { .width = BUF_SIZE, .height = 1, .depth = 1 };
 	const uint8_t *p;
-	long bad;
 
 	if (!a || !b || !app || !fill) {
 		rig_fail("copy-path", "resource_create or malloc failed");
@@ -333,12 +337,9 @@ test_copy_path(struct pipe_screen *screen, struct pipe_context *ctx)
 		{ 8192, 8192 + 16384, app + 512, 0 },
 		{ 32768, 32768 + 1024, NULL, 0x0defaced },
 	};
-	bad = first_mismatch(p, BUF_SIZE, e, 2);
-	if (bad >= 0)
-		rig_fail("copy-path", "byte %ld of the mapped result is 0x%02x", bad, p[bad]);
-	else
-		rig_pass("copy-path (buffer_subdata of malloc'd bytes into a GTT buffer, resource_copy_region "
-		     "16 KiB + clear_buffer 1 KiB on the GPU, buffer_map back: every byte right)");
+	check_bytes("copy-path", p, "the mapped result", e, 2,
+		    "buffer_subdata of malloc'd bytes into a GTT buffer, resource_copy_region "
+		    "16 KiB + clear_buffer 1 KiB on the GPU, buffer_map back: every byte right");
 	ctx->buffer_unmap(ctx, t);
 out:
 	if (a)
