@@ -10,7 +10,7 @@
 link_vm_radeonsi() {
 	local out=$1 drv=$2 tree=$DEPS/build/mesa-series b=$DEPS/build/mesa-full
 	shift 2
-	"$TOP/tools/in-root" trixie gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror \
+	nice -n 10 "$TOP/tools/in-root" trixie gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror \
 		-DHAVE_PTHREAD -DHAVE_ENDIAN_H -DHAVE_STRUCT_TIMESPEC -DUSE_GCC_ATOMIC_BUILTINS \
 		-DHAVE_SECURE_GETENV -DRSI_DRIVER="\"$drv\"" \
 		-I"$tree/include" -I"$tree/src" -I"$tree/src/gallium/include" \

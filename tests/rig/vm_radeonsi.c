@@ -371,10 +371,14 @@ int main(int argc, char **argv)
 	}
 
 	int fd = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
-	drmVersionPtr ver = fd >= 0 ? drmGetVersion(fd) : NULL;
+	if (fd < 0) {
+		rig_fail("screen", "open /dev/dri/renderD128: %s", strerror(errno));
+		return 1;
+	}
+	drmVersionPtr ver = drmGetVersion(fd);
 	if (!ver || strcmp(ver->name, kernel_driver)) {
 		rig_fail("screen", "/dev/dri/renderD128 is not %s (%s)", kernel_driver,
-		     ver ? ver->name : strerror(errno));
+			 ver ? ver->name : "DRM_IOCTL_VERSION failed");
 		return 1;
 	}
 	drmFreeVersion(ver);

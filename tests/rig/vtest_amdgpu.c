@@ -495,7 +495,7 @@ static void
 quota_check(struct conn *c, unsigned n)
 {
 	unsigned i;
-	int r = 0, terr, fd;
+	int r = 0, terr, fd = -1;
 
 	for (i = 0; i <= n; i++) {
 		r = vtest_blob(c, VCMD_BLOB_TYPE_GUEST, 0, 4096, 0, &fd);
