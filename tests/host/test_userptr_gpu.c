@@ -19,25 +19,15 @@
 #include "amdgpu_sim_stats.h"
 #include "amdgpu_userptr.h"
 #include "sim_util.h"
+#include "test_check.h"
 
 #define PAGE 4096u
 #define POISON_EARLY 0xdc
 #define RAM_PAGES 8192u            /* 32 MiB of guest RAM */
 #define GUEST_VA 0x400000000ull    /* where the guest maps its userptrs */
 
-static int failures;
 static uint8_t *ram;
 static struct sim_gpu gpu;
-
-#define CHECK(cond, ...)                                                    \
-   do {                                                                     \
-      if (!(cond)) {                                                        \
-         printf("FAIL %s:%d: %s: ", __func__, __LINE__, #cond);             \
-         printf(__VA_ARGS__);                                               \
-         printf("\n");                                                      \
-         failures++;                                                        \
-      }                                                                     \
-   } while (0)
 
 static void
 log_quiet(void *data, const char *fmt, ...)
@@ -516,6 +506,6 @@ main(void)
    }
    munmap(ram, (size_t)RAM_PAGES * PAGE);
    close(memfd);
-   printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
-   return failures ? 1 : 0;
+   printf("%s: %d failure(s)\n", test_failures ? "FAIL" : "PASS", test_failures);
+   return test_failures ? 1 : 0;
 }

@@ -16,21 +16,12 @@
 #include <unistd.h>
 
 #include "amdgpu_userptr.h"
+#include "test_check.h"
 
 #define RAM_PAGES 1024
 
-static int failures;
 static long page;
 static uint8_t *ram;
-
-#define CHECK(cond)                                                          \
-   do {                                                                      \
-      if (!(cond)) {                                                         \
-         fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,    \
-                 #cond);                                                     \
-         failures++;                                                         \
-      }                                                                      \
-   } while (0)
 
 struct recorder {
    unsigned created, closed, next_handle;
@@ -377,8 +368,8 @@ main(int argc, char **argv)
 
    munmap(ram, (size_t)RAM_PAGES * page);
    close(fd);
-   if (failures) {
-      fprintf(stderr, "%d checks failed\n", failures);
+   if (test_failures) {
+      fprintf(stderr, "%d checks failed\n", test_failures);
       return 1;
    }
    printf("host userptr window: all checks passed (%u cycles)\n", cycles);

@@ -26,6 +26,7 @@
 #include "drm-uapi/virtgpu_drm.h"
 #include "amdgpu_virtio_private.h"
 #include "ac_linux_drm.h"
+#include "test_check.h"
 
 /* The project's protocol headers (include/), next to the series' copies:
  * the UAPI macros are redefined identically or the build fails; the ccmd
@@ -48,17 +49,6 @@ static const uint32_t mesa_ccmd_userptr_import = AMDGPU_CCMD_USERPTR_IMPORT;
 #define VA_LOW_END    0x800000000000ull
 #define VA_HIGH_START 0xffff800000000000ull
 #define VA_HIGH_END   0xffffffffffe00000ull
-
-static int failures;
-
-#define CHECK(cond)                                                           \
-   do {                                                                       \
-      if (!(cond)) {                                                          \
-         fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,     \
-                 #cond);                                                      \
-         failures++;                                                          \
-      }                                                                       \
-   } while (0)
 
 /* ------------------------------------------------------------------------ */
 /* The simulated guest kernel + host                                         */
@@ -882,8 +872,8 @@ main(int argc, char **argv)
       if (strcmp(argv[1], cases[i].name))
          continue;
       cases[i].run();
-      if (failures) {
-         fprintf(stderr, "FAIL %s: %d checks failed\n", cases[i].name, failures);
+      if (test_failures) {
+         fprintf(stderr, "FAIL %s: %d checks failed\n", cases[i].name, test_failures);
          return 1;
       }
       printf("PASS %s\n", cases[i].name);

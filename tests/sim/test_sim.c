@@ -16,18 +16,7 @@
 
 #include "amdgpu_sim_stats.h"
 #include "sim_util.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                   \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			printf("FAIL %s:%d: %s: ", __func__, __LINE__, #cond); \
-			printf(__VA_ARGS__);                               \
-			printf("\n");                                      \
-			failures++;                                        \
-		}                                                          \
-	} while (0)
+#include "test_check.h"
 
 static struct amdgpu_sim_stats
 stats(void)
@@ -747,6 +736,6 @@ main(void)
 	      (unsigned long long)end.live_userptrs,
 	      (unsigned long long)end.live_files,
 	      (unsigned long long)end.live_contexts);
-	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
-	return failures ? 1 : 0;
+	printf("%s: %d failure(s)\n", test_failures ? "FAIL" : "PASS", test_failures);
+	return test_failures ? 1 : 0;
 }

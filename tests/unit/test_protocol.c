@@ -13,17 +13,7 @@
 #include "amdgpu_userptr_proto.h"
 #include "virtgpu_userptr_uapi.h"
 #include "virtio_gpu_userptr.h"
-
-static int failures;
-
-#define CHECK(cond)                                                          \
-   do {                                                                      \
-      if (!(cond)) {                                                         \
-         fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,    \
-                 #cond);                                                     \
-         failures++;                                                         \
-      }                                                                      \
-   } while (0)
+#include "test_check.h"
 
 /* The struct as the series defines it: Linux 6.12's plus one field. */
 struct create_blob_userptr {
@@ -65,8 +55,8 @@ main(void)
    CHECK(offsetof(struct amdgpu_ccmd_userptr_import_req, res_id) == 16);
    CHECK(sizeof(struct amdgpu_ccmd_userptr_import_rsp) == 8);
 
-   if (failures) {
-      fprintf(stderr, "%d protocol checks failed\n", failures);
+   if (test_failures) {
+      fprintf(stderr, "%d protocol checks failed\n", test_failures);
       return 1;
    }
    printf("protocol headers consistent\n");
