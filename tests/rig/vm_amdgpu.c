@@ -937,6 +937,30 @@ poison_free(struct poison *pz)
 	pz->n = 0;
 }
 
+/* After the round trip over the new pages (r: its result): the GPU wrote
+ * no released frame (the poison is intact), and at least one released
+ * frame came back as poison (else a stale read could not show).  Frees
+ * the poison; false after a FAIL or a failed round trip. */
+static bool
+poison_verdict(struct poison *pz, int r, const char *name)
+{
+	unsigned dmg = poison_damaged(pz);
+
+	poison_free(pz);
+	if (r)
+		return false;
+	if (dmg) {
+		fail(name, "the GPU wrote into released pages (%u poison dwords changed)", dmg);
+		return false;
+	}
+	if (!pz->found) {
+		fail(name, "no released frame came back as poison: a stale read would not "
+		     "show");
+		return false;
+	}
+	return true;
+}
+
 /* The host BOs a phase checks the GPU's work through. */
 struct rig {
 	struct setup s;
@@ -1155,20 +1179,8 @@ hmm_migrate(struct rig *g, struct stats *st)
 	st->revalidations++;
 	poison_released(&pz, old, N);
 	r = roundtrip(g, &u, buf, N * PG, FILL2, st, name, "after move_pages");
-	unsigned dmg = poison_damaged(&pz);
-
-	poison_free(&pz);
-	if (r)
+	if (!poison_verdict(&pz, r, name))
 		return;
-	if (dmg) {
-		fail(name, "the GPU wrote into released pages (%u poison dwords changed)", dmg);
-		return;
-	}
-	if (!pz.found) {
-		fail(name, "no released frame came back as poison: a stale read would not "
-		     "show");
-		return;
-	}
 	printf("PASS rig: %s (%u pages moved node %d -> %d under the registered range; "
 	       "next submission read and wrote the new frames; %u of %u released "
 	       "frames poisoned, no poison read, poison intact)\n", name, N, from, to,
@@ -1212,20 +1224,8 @@ hmm_free_reuse(struct rig *g, struct stats *st)
 	fill_seed(q, SIZE, 13);
 	st->revalidations++;
 	r = roundtrip(g, &u, q, SIZE, FILL2, st, name, "after free + malloc");
-	unsigned dmg = poison_damaged(&pz);
-
-	poison_free(&pz);
-	if (r)
+	if (!poison_verdict(&pz, r, name))
 		return;
-	if (dmg) {
-		fail(name, "the GPU wrote into released pages (%u poison dwords changed)", dmg);
-		return;
-	}
-	if (!pz.found) {
-		fail(name, "no released frame came back as poison: a stale read would not "
-		     "show");
-		return;
-	}
 	printf("PASS rig: %s (free() + posix_memalign at the same address %p: the "
 	       "next submission read and wrote the new pages; %u of %u released "
 	       "frames poisoned, no poison read, poison intact)\n", name, q,
@@ -1851,18 +1851,14 @@ fault_swap(struct rig *g, struct stats *st)
 		return;
 	}
 	r = roundtrip(g, &u, buf, SIZE, FILL2, st, name, "after swap-out");
-	unsigned dmg = poison_damaged(&pz), mib = pz.n;
+	unsigned mib = pz.n;
+	bool ok = poison_verdict(&pz, r, name);
 
-	poison_free(&pz);
 	pfns_of(buf, N, cur, NULL);
 	for (unsigned i = 0; i < N; i++)
 		moved += cur[i] != old[i];
-	if (r)
+	if (!ok)
 		return;
-	if (dmg) {
-		fail(name, "the GPU wrote into released pages (%u poison dwords changed)", dmg);
-		return;
-	}
 	printf("PASS rig: %s (1 MiB HMM userptr, MADV_PAGEOUT: %u pages swapped out "
 	       "(SwapFree -%lld kB); %u MiB of poison pressure released all %u old "
 	       "frames; the next submission faulted the pages back from the disk (%u "
