@@ -33,10 +33,12 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xf86drm.h>
@@ -350,6 +352,165 @@ out:
 	free(fill);
 }
 
+/* ---- the guest-side benchmark (userptr mode) ---------------------------- */
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The GPU's 4 KiB copy out of the end of @res into @probe, and the fence:
+ * the work each use below does. */
+static bool
+use_once(struct pipe_screen *screen, struct pipe_context *ctx, struct pipe_resource *res,
+	 unsigned size, struct pipe_resource *probe)
+{
+	copy_buffer(ctx, probe, 0, res, size - 4096, 4096);
+	if (flush_and_wait(screen, ctx)) {
+		rig_fail("bench", "flush + fence_finish failed");
+		return false;
+	}
+	return true;
+}
+
+/* One use of @size bytes of application memory by the GPU, the way a
+ * frontend does it: zero-copy (resource_from_user_memory) or the copy path
+ * (resource_create + buffer_subdata), then a 4 KiB GPU copy out of it into
+ * @probe and the fence, then the buffer released.  Returns the time in ms,
+ * or -1 after a FAIL. */
+static double
+bench_once(struct pipe_screen *screen, struct pipe_context *ctx, bool zero_copy,
+	   uint8_t *mem, unsigned size, struct pipe_resource *probe)
+{
+	struct pipe_resource templ = buffer_template(size), *res;
+	double t0 = now_ms(), t;
+
+	if (zero_copy) {
+		res = user_buffer(screen, mem, size);
+	} else {
+		res = screen->resource_create(screen, &templ);
+		if (res)
+			ctx->buffer_subdata(ctx, res, PIPE_MAP_WRITE, 0, size, mem);
+	}
+	if (!res) {
+		rig_fail("bench", "%s buffer of %u MiB: none", zero_copy ? "user" : "driver",
+			 size >> 20);
+		return -1;
+	}
+	bool ok = use_once(screen, ctx, res, size, probe);
+
+	screen->resource_destroy(screen, res);
+	t = now_ms() - t0;
+	return ok ? t : -1;
+}
+
+/* Repeated use of registered memory after the CPU changed it: zero-copy
+ * needs nothing more, the copy path uploads again.  Best of 3, in ms;
+ * false after a FAIL. */
+static bool
+bench_reuse(struct pipe_screen *screen, struct pipe_context *ctx, uint8_t *mem,
+	    unsigned size, struct pipe_resource *probe, double *zero_ms, double *copy_ms)
+{
+	struct pipe_resource templ = buffer_template(size);
+	struct pipe_resource *z = user_buffer(screen, mem, size);
+	struct pipe_resource *c = screen->resource_create(screen, &templ);
+	bool ok = z && c;
+
+	*zero_ms = *copy_ms = 1e30;
+	for (int rep = 0; ok && rep < 3; rep++) {
+		double t0 = now_ms();
+
+		ok = use_once(screen, ctx, z, size, probe);
+		*zero_ms = MIN2(*zero_ms, now_ms() - t0);
+		t0 = now_ms();
+		ctx->buffer_subdata(ctx, c, PIPE_MAP_WRITE, 0, size, mem);
+		ok = ok && use_once(screen, ctx, c, size, probe);
+		*copy_ms = MIN2(*copy_ms, now_ms() - t0);
+	}
+	if (!z || !c)
+		rig_fail("bench", "%u MiB: buffers for the reuse run", size >> 20);
+	if (z)
+		screen->resource_destroy(screen, z);
+	if (c)
+		screen->resource_destroy(screen, c);
+	return ok;
+}
+
+/* Application memory handed to the GPU: zero-copy against the copy path a
+ * frontend takes without userptr, as ratios to a guest memcpy of the same
+ * size measured in the same run (best of 3; under TCG the absolute times
+ * say little, the ratios compare the paths): the first use (buffer made,
+ * used once, released) and each use after it (the CPU changed the memory
+ * in between).  The GPU's 4 KiB copy out of the end of the buffer is
+ * checked byte for byte. */
+static void
+bench_userptr(struct pipe_screen *screen, struct pipe_context *ctx)
+{
+	static const unsigned mib[] = { 1, 16, 64 };
+	struct pipe_resource templ = buffer_template(4096);
+	struct pipe_resource *probe = screen->resource_create(screen, &templ);
+	struct pipe_transfer *t = NULL;
+	struct pipe_box box = { .width = 4096, .height = 1, .depth = 1 };
+	bool bytes_ok = true;
+
+	if (!probe) {
+		rig_fail("bench", "resource_create of the 4 KiB probe");
+		return;
+	}
+	for (unsigned k = 0; k < sizeof(mib) / sizeof(mib[0]) && bytes_ok; k++) {
+		unsigned size = mib[k] << 20;
+		uint8_t *mem = NULL, *dst = malloc(size);
+		double cpy = 1e30, first_z = 1e30, first_c = 1e30, reuse_z, reuse_c;
+
+		if (!dst || posix_memalign((void **)&mem, 4096, size)) {
+			rig_fail("bench", "%u MiB: allocation", mib[k]);
+			free(dst);
+			return;
+		}
+		fill_pattern(mem, size, 5 + k);
+		memset(dst, 0, size);
+		for (int rep = 0; rep < 3 && bytes_ok; rep++) {
+			double t0 = now_ms(), z, c;
+
+			memcpy(dst, mem, size);
+			cpy = MIN2(cpy, now_ms() - t0);
+			z = bench_once(screen, ctx, true, mem, size, probe);
+			c = bench_once(screen, ctx, false, mem, size, probe);
+			bytes_ok = z >= 0 && c >= 0;
+			first_z = MIN2(first_z, z);
+			first_c = MIN2(first_c, c);
+		}
+		bytes_ok = bytes_ok && bench_reuse(screen, ctx, mem, size, probe, &reuse_z, &reuse_c);
+		const uint8_t *p = ctx->buffer_map(ctx, probe, 0, PIPE_MAP_READ, &box, &t);
+		if (!p || memcmp(p, mem + size - 4096, 4096)) {
+			rig_fail("bench", "%u MiB: the GPU's copy out of the buffer is wrong", mib[k]);
+			bytes_ok = false;
+		}
+		if (p)
+			ctx->buffer_unmap(ctx, t);
+		if (bytes_ok) {
+			printf("INFO rig: bench %2u MiB first use: memcpy %.2f ms; zero-copy (import, "
+			       "GPU copy, release) %.2fx memcpy; copy path (create, upload, GPU copy, "
+			       "release) %.2fx memcpy; copy path / zero-copy = %.2f\n", mib[k], cpy,
+			       first_z / cpy, first_c / cpy, first_c / first_z);
+			printf("INFO rig: bench %2u MiB each use after: zero-copy (GPU copy) %.2fx "
+			       "memcpy; copy path (upload again, GPU copy) %.2fx memcpy; copy path / "
+			       "zero-copy = %.2f\n", mib[k], reuse_z / cpy, reuse_c / cpy,
+			       reuse_c / reuse_z);
+		}
+		free(mem);
+		free(dst);
+	}
+	if (bytes_ok)
+		rig_pass("bench-bytes (1, 16, 64 MiB, zero-copy and through the copy path, first "
+			 "use and reuse: the GPU's 4 KiB copy out of the end of the buffer right every time)");
+	screen->resource_destroy(screen, probe);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -422,6 +583,8 @@ int main(int argc, char **argv)
 		if (want_userptr && screen->resource_from_user_memory)
 			test_zero_copy(screen, ctx);
 		test_copy_path(screen, ctx);
+		if (want_userptr && screen->resource_from_user_memory)
+			bench_userptr(screen, ctx);
 		ctx->destroy(ctx);
 	}
 	screen->destroy(screen);
