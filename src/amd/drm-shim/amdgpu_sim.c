@@ -114,6 +114,8 @@ amdgpu_sim_get_stats(struct amdgpu_sim_stats *out)
 
 	for (unsigned i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
 		dst[i] = atomic_load(&src[i]);
+	/* the notifier count the HMM interposers keep anyway */
+	out->live_userptrs = atomic_load(&sim.num_userptrs);
 }
 
 static void

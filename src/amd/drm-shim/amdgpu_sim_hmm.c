@@ -36,7 +36,6 @@ sim_userptr_register(struct sim_bo *bo)
 	pthread_mutex_lock(&sim.notifier_lock);
 	list_addtail(&bo->userptr_link, &sim.userptrs);
 	atomic_fetch_add(&sim.num_userptrs, 1);
-	SIM_STAT_ADD(live_userptrs, 1);
 	pthread_mutex_unlock(&sim.notifier_lock);
 	return 0;
 }
@@ -48,7 +47,6 @@ sim_userptr_unregister(struct sim_bo *bo)
 	if (bo->userptr_link.next) {
 		list_del(&bo->userptr_link);
 		atomic_fetch_sub(&sim.num_userptrs, 1);
-		SIM_STAT_SUB(live_userptrs, 1);
 	}
 	pthread_mutex_unlock(&sim.notifier_lock);
 }
