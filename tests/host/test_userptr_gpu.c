@@ -494,15 +494,11 @@ main(void)
       /* The handler left nothing in host amdgpu: every BO, userptr
        * notifier, context and file is gone. */
       struct amdgpu_sim_stats end;
+      char left[128];
 
       amdgpu_sim_get_stats(&end);
-      CHECK(end.live_bos == 0 && end.live_userptrs == 0 &&
-            end.live_files == 0 && end.live_contexts == 0,
-            "left in the simulated amdgpu: %llu BOs, %llu userptrs, %llu files, "
-            "%llu contexts", (unsigned long long)end.live_bos,
-            (unsigned long long)end.live_userptrs,
-            (unsigned long long)end.live_files,
-            (unsigned long long)end.live_contexts);
+      CHECK(sim_nothing_alive(&end, left, sizeof(left)),
+            "left in the simulated amdgpu: %s", left);
    }
    munmap(ram, (size_t)RAM_PAGES * PAGE);
    close(memfd);

@@ -13,6 +13,9 @@
 #include <amdgpu_drm.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "amdgpu_sim_stats.h"
 
 struct sim_gpu {
 	int fd;
@@ -66,5 +69,17 @@ int sim_submit_chunks(struct sim_gpu *gpu, struct sim_ib *ib,
 		      uint64_t *seq_out);
 int sim_fence_wait(struct sim_gpu *gpu, uint64_t seq, uint64_t timeout_ns,
 		   bool *signaled);
+
+/* What @s says is still alive in the simulator, as "N BOs, N userptrs,
+ * N files, N contexts" in @buf; true when nothing is (a leak check at the
+ * end of a test). */
+static inline bool
+sim_nothing_alive(const struct amdgpu_sim_stats *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%llu BOs, %llu userptrs, %llu files, %llu contexts",
+		 (unsigned long long)s->live_bos, (unsigned long long)s->live_userptrs,
+		 (unsigned long long)s->live_files, (unsigned long long)s->live_contexts);
+	return !s->live_bos && !s->live_userptrs && !s->live_files && !s->live_contexts;
+}
 
 #endif /* SIM_UTIL_H */

@@ -729,13 +729,8 @@ main(void)
 
 	/* Everything closed: nothing of any test is left in the simulator. */
 	struct amdgpu_sim_stats end = stats();
-	CHECK(end.live_bos == 0 && end.live_userptrs == 0 && end.live_files == 0 &&
-	      end.live_contexts == 0,
-	      "left behind: %llu BOs, %llu userptrs, %llu files, %llu contexts",
-	      (unsigned long long)end.live_bos,
-	      (unsigned long long)end.live_userptrs,
-	      (unsigned long long)end.live_files,
-	      (unsigned long long)end.live_contexts);
+	char left[128];
+	CHECK(sim_nothing_alive(&end, left, sizeof(left)), "left behind: %s", left);
 	printf("%s: %d failure(s)\n", test_failures ? "FAIL" : "PASS", test_failures);
 	return test_failures ? 1 : 0;
 }
