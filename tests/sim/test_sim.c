@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -561,6 +562,61 @@ test_prime_and_syncobj(struct sim_gpu *gpu)
 	sim_gpu_close(&other);
 }
 
+/* A sync file exported from a job's out syncobj is what virglrenderer's
+ * fence thread polls (a dup of it) before it signals the guest's fence:
+ * poll() must find it readable only once the job has completed. */
+static void
+test_sync_file_poll(struct sim_gpu *gpu)
+{
+	size_t size = 64u << 20;
+	struct sim_buf src, dst;
+	struct sim_ib ib;
+	uint32_t out_obj;
+	int fd, dup_fd, ready;
+	bool signaled = false;
+
+	CHECK(!sim_buf_gtt(gpu, size, &src), "gtt src");
+	CHECK(!sim_buf_gtt(gpu, size, &dst), "gtt dst");
+	CHECK(!sim_ib_init(gpu, &ib), "ib");
+	memset(src.cpu, 0x5a, size);
+	for (int i = 0; i < 8; i++)	/* ~0.5 GiB of copying */
+		sim_sdma_copy(&ib, dst.va, src.va, size);
+	CHECK(!drmSyncobjCreate(gpu->fd, 0, &out_obj), "syncobj");
+	struct drm_amdgpu_cs_chunk_sem out = { .handle = out_obj };
+	struct drm_amdgpu_cs_chunk chunk = {
+		AMDGPU_CHUNK_ID_SYNCOBJ_OUT, sizeof(out) / 4, (uintptr_t)&out,
+	};
+	uint64_t seq;
+	CHECK(!sim_submit_chunks(gpu, &ib, (uint32_t[]){ src.handle, dst.handle },
+				 2, &chunk, 1, &seq), "submit");
+	CHECK(!drmSyncobjExportSyncFile(gpu->fd, out_obj, &fd), "export sync file");
+	dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	CHECK(dup_fd >= 0, "dup");
+	/* Readable means done: the fence is queried after the poll. */
+	ready = poll(&(struct pollfd){ dup_fd, POLLIN, 0 }, 1, 0);
+	CHECK(!sim_fence_wait(gpu, seq, 0, &signaled), "fence status");
+	CHECK(ready == 0 || signaled,
+	      "the sync file polled ready while its job was still running");
+	CHECK(poll(&(struct pollfd){ dup_fd, POLLIN, 0 }, 1, 30000) == 1,
+	      "the sync file signals when the job completes");
+	CHECK(!sim_fence_wait(gpu, seq, 0, &signaled) && signaled,
+	      "and the job had completed");
+	CHECK(all_bytes(dst.cpu, 0x5a, size), "with its bytes");
+	CHECK(poll(&(struct pollfd){ fd, POLLIN, 0 }, 1, 0) == 1,
+	      "the exported fd itself is readable too");
+	close(dup_fd);
+	close(fd);
+	/* A fence that has already signalled exports a ready sync file. */
+	CHECK(!drmSyncobjExportSyncFile(gpu->fd, out_obj, &fd), "export again");
+	CHECK(poll(&(struct pollfd){ fd, POLLIN, 0 }, 1, 0) == 1,
+	      "a signalled fence's sync file is ready at once");
+	close(fd);
+	drmSyncobjDestroy(gpu->fd, out_obj);
+	sim_ib_fini(&ib);
+	sim_buf_free(&src);
+	sim_buf_free(&dst);
+}
+
 /* Fence numbers are per context and ring, from 1, as amdgpu gives them
  * (Mesa and virglrenderer rely on that); a number not handed out yet is
  * refused. */
@@ -723,6 +779,7 @@ main(void)
 	test_bad_input(&gpu);
 	test_prime_and_syncobj(&gpu);
 	test_cs_syncobj_chunks(&gpu);
+	test_sync_file_poll(&gpu);
 	test_va_replace_clear(&gpu);
 	test_fence_numbers(&gpu);
 	sim_gpu_close(&gpu);

@@ -32,7 +32,6 @@ struct sim_device sim;
 bool drm_shim_driver_prefers_first_render_node = true;
 
 int drm_shim_libc_ioctl(int fd, unsigned long request, ...);
-int drm_shim_libc_close(int fd);
 void *drm_shim_libc_mmap(void *addr, size_t len, int prot, int flags, int fd,
 			 off_t offset);
 void *drm_shim_libc_mmap64(void *addr, size_t len, int prot, int flags,

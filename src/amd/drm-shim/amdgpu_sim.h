@@ -156,6 +156,7 @@ struct sim_device {
 	struct hash_table_u64 *fence_errors;	/* seq -> -errno */
 	struct hash_table *files;		/* shim_fd -> struct sim_file */
 	struct hash_table *export_fds;		/* fd + 1 -> struct sim_export */
+	struct sim_sync_signal *sync_pending;	/* sync files not yet signalled */
 	bool worker_running;
 	pthread_t worker;
 
@@ -182,6 +183,8 @@ uint64_t sim_monotonic_ns(void);
 bool sim_wait_seq(uint64_t seq, uint64_t abs_timeout_ns);
 int sim_fence_error(uint64_t seq);
 
+/* libc's close(), under drm-shim's wrapper and ours */
+int drm_shim_libc_close(int fd);
 extern int (*sim_real_munmap)(void *, size_t);
 extern void *(*sim_real_mmap)(void *, size_t, int, int, int, off_t);
 extern void *(*sim_real_mremap)(void *, size_t, size_t, int, ...);
@@ -210,6 +213,7 @@ void *sim_export_mmap(int fd, void *addr, size_t length, int prot,
 		      int flags, off_t offset, bool *handled);
 void sim_export_close(int fd);
 int sim_export_fd(int type, void *object);
+int sim_export_install(int type, void *object, int efd);
 void *sim_export_lookup(int fd, int type);
 
 enum { SIM_EXPORT_DMABUF = 1, SIM_EXPORT_SYNCOBJ, SIM_EXPORT_SYNC_FILE };

@@ -390,20 +390,17 @@ sim_ioctl_gem_close(int fd, void *arg)
 	return e ? 0 : -EINVAL;
 }
 
-/* Export fds stand for dma-bufs and syncobj files: a real fd from
- * memfd_create() so that close() and poll() behave, keyed in a table. */
+/* Export fds stand for dma-bufs, syncobj files and sync files: a real fd,
+ * so that close() and poll() behave, keyed in a table.  @efd becomes the
+ * table's (closed on failure). */
 int
-sim_export_fd(int type, void *object)
+sim_export_install(int type, void *object, int efd)
 {
 	struct sim_export *exp = calloc(1, sizeof(*exp));
-	int efd;
 
-	if (!exp)
+	if (!exp) {
+		drm_shim_libc_close(efd);
 		return -ENOMEM;
-	efd = memfd_create("amdgpu-sim-export", MFD_CLOEXEC);
-	if (efd < 0) {
-		free(exp);
-		return -errno;
 	}
 	exp->type = type;
 	exp->object = object;
@@ -411,6 +408,17 @@ sim_export_fd(int type, void *object)
 	_mesa_hash_table_insert(sim.export_fds, (void *)(uintptr_t)(efd + 1), exp);
 	pthread_mutex_unlock(&sim.lock);
 	return efd;
+}
+
+/* A dma-buf or syncobj file: a memfd, which poll() always finds ready. */
+int
+sim_export_fd(int type, void *object)
+{
+	int efd = memfd_create("amdgpu-sim-export", MFD_CLOEXEC);
+
+	if (efd < 0)
+		return -errno;
+	return sim_export_install(type, object, efd);
 }
 
 void *

@@ -7,10 +7,12 @@
  * (the GPU) executes them in that order, so a fence is "seq <= completed".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "amdgpu_sim.h"
 
@@ -27,6 +29,55 @@ sim_job_free(struct sim_job *job)
 		sim_bo_unref(job->fence_bo);
 	free(job->bos);
 	free(job);
+}
+
+/*
+ * A sync file is the read end of a pipe: poll() finds it readable only
+ * once its job has completed, as a dma_fence's sync_file.  The simulator
+ * keeps the write end and writes to it when the job completes (a waiter
+ * such as virglrenderer's fence thread polls a dup of the exported fd,
+ * which shares the pipe).
+ */
+struct sim_sync_signal {
+	uint64_t seq;
+	int wfd;
+	struct sim_sync_signal *next;
+};
+
+/* With sim.lock held: unlinks the sync files of jobs up to @seq. */
+static struct sim_sync_signal *
+sim_sync_files_take(uint64_t seq)
+{
+	struct sim_sync_signal **p = &sim.sync_pending, *ready = NULL;
+
+	while (*p) {
+		struct sim_sync_signal *s = *p;
+
+		if (s->seq <= seq) {
+			*p = s->next;
+			s->next = ready;
+			ready = s;
+		} else {
+			p = &s->next;
+		}
+	}
+	return ready;
+}
+
+/* Without sim.lock (our close() wrapper takes it). */
+static void
+sim_sync_files_signal(struct sim_sync_signal *s)
+{
+	while (s) {
+		struct sim_sync_signal *next = s->next;
+
+		if (write(s->wfd, "", 1) != 1)
+			fprintf(stderr, "amdgpu-sim: signalling a sync file: %s\n",
+				strerror(errno));
+		drm_shim_libc_close(s->wfd);
+		free(s);
+		s = next;
+	}
 }
 
 static void *
@@ -61,7 +112,9 @@ sim_worker(void *arg)
 		sim.completed_seq = job->seq;
 		SIM_STAT_ADD(jobs_completed, 1);
 		pthread_cond_broadcast(&sim.completed);
+		struct sim_sync_signal *ready = sim_sync_files_take(job->seq);
 		pthread_mutex_unlock(&sim.lock);
+		sim_sync_files_signal(ready);
 		sim_job_free(job);
 		pthread_mutex_lock(&sim.lock);
 	}
@@ -423,15 +476,32 @@ static int
 sim_export_sync_file(uint64_t seq)
 {
 	struct sim_sync_file *sf = malloc(sizeof(*sf));
-	int efd;
+	struct sim_sync_signal *sig = malloc(sizeof(*sig));
+	int fds[2], r;
 
-	if (!sf)
-		return -ENOMEM;
-	sf->seq = seq;
-	efd = sim_export_fd(SIM_EXPORT_SYNC_FILE, sf);
-	if (efd < 0)
+	if (!sf || !sig || pipe2(fds, O_CLOEXEC) < 0) {
+		r = sf && sig ? -errno : -ENOMEM;
 		free(sf);
-	return efd;
+		free(sig);
+		return r;
+	}
+	sf->seq = seq;
+	sig->seq = seq;
+	sig->wfd = fds[1];
+	pthread_mutex_lock(&sim.lock);
+	if (sim_seq_signaled(seq)) {
+		sig->next = NULL;
+	} else {
+		sig->next = sim.sync_pending;
+		sim.sync_pending = sig;
+		sig = NULL;
+	}
+	pthread_mutex_unlock(&sim.lock);
+	sim_sync_files_signal(sig);	/* already signalled */
+	r = sim_export_install(SIM_EXPORT_SYNC_FILE, sf, fds[0]);
+	if (r < 0)
+		free(sf);
+	return r;
 }
 
 /* Waits for @count syncobj points; 0, -ETIME or -EINVAL. */
