@@ -606,6 +606,17 @@ test_sync_file_poll(struct sim_gpu *gpu)
 	      "the exported fd itself is readable too");
 	close(dup_fd);
 	close(fd);
+	/* A sync file closed before its job completes: signalling it later
+	 * must leave the process alone (virglrenderer drops a ring's last
+	 * fence fd when the next submission replaces it). */
+	for (int i = 0; i < 8; i++)
+		sim_sdma_copy(&ib, dst.va, src.va, size);
+	CHECK(!sim_submit_chunks(gpu, &ib, (uint32_t[]){ src.handle, dst.handle },
+				 2, &chunk, 1, &seq), "submit again");
+	CHECK(!drmSyncobjExportSyncFile(gpu->fd, out_obj, &fd), "export, then close");
+	close(fd);
+	CHECK(!sim_fence_wait(gpu, seq, AMDGPU_TIMEOUT_INFINITE, &signaled) && signaled,
+	      "the job of a closed sync file completes");
 	/* A fence that has already signalled exports a ready sync file. */
 	CHECK(!drmSyncobjExportSyncFile(gpu->fd, out_obj, &fd), "export again");
 	CHECK(poll(&(struct pollfd){ fd, POLLIN, 0 }, 1, 0) == 1,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -32,11 +33,12 @@ sim_job_free(struct sim_job *job)
 }
 
 /*
- * A sync file is the read end of a pipe: poll() finds it readable only
- * once its job has completed, as a dma_fence's sync_file.  The simulator
- * keeps the write end and writes to it when the job completes (a waiter
- * such as virglrenderer's fence thread polls a dup of the exported fd,
- * which shares the pipe).
+ * A sync file is an eventfd: poll() finds it readable only once its job
+ * has completed, as a dma_fence's sync_file.  The simulator keeps a dup of
+ * its own and writes to it when the job completes: a waiter such as
+ * virglrenderer's fence thread polls another dup of the exported fd, all
+ * of them one eventfd.  (Not a pipe: writing to a pipe whose read ends
+ * are all closed raises SIGPIPE in the host process.)
  */
 struct sim_sync_signal {
 	uint64_t seq;
@@ -71,7 +73,7 @@ sim_sync_files_signal(struct sim_sync_signal *s)
 	while (s) {
 		struct sim_sync_signal *next = s->next;
 
-		if (write(s->wfd, "", 1) != 1)
+		if (eventfd_write(s->wfd, 1))
 			fprintf(stderr, "amdgpu-sim: signalling a sync file: %s\n",
 				strerror(errno));
 		drm_shim_libc_close(s->wfd);
@@ -477,9 +479,21 @@ sim_export_sync_file(uint64_t seq)
 {
 	struct sim_sync_file *sf = malloc(sizeof(*sf));
 	struct sim_sync_signal *sig = malloc(sizeof(*sig));
-	int fds[2], r;
+	int efd = -1, r;
 
-	if (!sf || !sig || pipe2(fds, O_CLOEXEC) < 0) {
+	if (sf && sig)
+		efd = eventfd(0, EFD_CLOEXEC);
+	if (efd >= 0) {
+		sig->wfd = fcntl(efd, F_DUPFD_CLOEXEC, 0);
+		if (sig->wfd < 0) {
+			int err = errno;
+
+			drm_shim_libc_close(efd);
+			errno = err;
+			efd = -1;
+		}
+	}
+	if (efd < 0) {
 		r = sf && sig ? -errno : -ENOMEM;
 		free(sf);
 		free(sig);
@@ -487,7 +501,6 @@ sim_export_sync_file(uint64_t seq)
 	}
 	sf->seq = seq;
 	sig->seq = seq;
-	sig->wfd = fds[1];
 	pthread_mutex_lock(&sim.lock);
 	if (sim_seq_signaled(seq)) {
 		sig->next = NULL;
@@ -498,7 +511,7 @@ sim_export_sync_file(uint64_t seq)
 	}
 	pthread_mutex_unlock(&sim.lock);
 	sim_sync_files_signal(sig);	/* already signalled */
-	r = sim_export_install(SIM_EXPORT_SYNC_FILE, sf, fds[0]);
+	r = sim_export_install(SIM_EXPORT_SYNC_FILE, sf, efd);
 	if (r < 0)
 		free(sf);
 	return r;
