@@ -30,3 +30,8 @@ debian_mirror() {
 	done
 	return 1
 }
+
+# The virglrenderer builds tools/setup makes (tools/build-virgl); a user's
+# own builds override them (set but empty: none).
+VIRGL_BUILD=${VIRGL_BUILD-$DEPS/build/virgl-1.3.0-series}
+VIRGL_UPSTREAM_BUILD=${VIRGL_UPSTREAM_BUILD-$DEPS/build/virgl-1.3.0}
