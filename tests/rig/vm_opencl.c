@@ -103,6 +103,53 @@ rusticl_device(cl_platform_id *out_platform)
 	return NULL;
 }
 
+/* rusticl compiles OpenCL C with clang, which needs its OpenCL headers
+ * (opencl-c-base.h, opencl-c.h) at run time: a program with a vector add
+ * and a reduction in local memory must build.  The simulator runs no
+ * shaders, so it is built, not run. */
+static const char kernels[] =
+	"kernel void vadd(global const uint *a, global const uint *b, global uint *c)\n"
+	"{ size_t i = get_global_id(0); c[i] = a[i] + b[i]; }\n"
+	"kernel void sum(global const uint *in, global uint *out, local uint *tmp)\n"
+	"{\n"
+	"	size_t l = get_local_id(0);\n"
+	"	tmp[l] = in[get_global_id(0)];\n"
+	"	barrier(CLK_LOCAL_MEM_FENCE);\n"
+	"	for (size_t s = get_local_size(0) / 2; s > 0; s /= 2) {\n"
+	"		if (l < s)\n"
+	"			tmp[l] += tmp[l + s];\n"
+	"		barrier(CLK_LOCAL_MEM_FENCE);\n"
+	"	}\n"
+	"	if (l == 0)\n"
+	"		atomic_add(out, tmp[0]);\n"
+	"}\n";
+
+static void
+check_program_builds(cl_context ctx, cl_device_id dev)
+{
+	const char *text = kernels;
+	char buildlog[1024] = "";
+	cl_int err;
+	cl_program prog = clCreateProgramWithSource(ctx, 1, &text, NULL, &err);
+
+	if (!prog) {
+		rig_fail("program-builds", "clCreateProgramWithSource: %d", err);
+		return;
+	}
+	err = clBuildProgram(prog, 1, &dev, NULL, NULL, NULL);
+	if (err == CL_SUCCESS) {
+		rig_pass("program-builds (OpenCL C: vector add, local-memory reduction with atomics)");
+	} else {
+		clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG,
+				      sizeof(buildlog) - 1, buildlog, NULL);
+		for (char *c = buildlog; *c; c++)
+			if (*c == '\n')
+				*c = ' ';
+		rig_fail("program-builds", "clBuildProgram: %d: %.300s", err, buildlog);
+	}
+	clReleaseProgram(prog);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -135,6 +182,7 @@ int main(int argc, char **argv)
 		rig_fail("queue", "clCreateContext/clCreateCommandQueueWithProperties: %d", err);
 		return 1;
 	}
+	check_program_builds(ctx, dev);
 
 	uint8_t *src = NULL, *dst = NULL;
 	if (posix_memalign((void **)&src, 4096, BUF_SIZE) ||
