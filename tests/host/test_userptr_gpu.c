@@ -496,7 +496,7 @@ main(void)
       struct amdgpu_sim_stats end;
       char left[128];
 
-      amdgpu_sim_get_stats(&end);
+      sim_settled_stats(amdgpu_sim_get_stats, &end);
       CHECK(sim_nothing_alive(&end, left, sizeof(left)),
             "left in the simulated amdgpu: %s", left);
    }

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "amdgpu_sim_stats.h"
 
@@ -79,7 +80,25 @@ sim_nothing_alive(const struct amdgpu_sim_stats *s, char *buf, size_t len)
 	snprintf(buf, len, "%llu BOs, %llu userptrs, %llu files, %llu contexts",
 		 (unsigned long long)s->live_bos, (unsigned long long)s->live_userptrs,
 		 (unsigned long long)s->live_files, (unsigned long long)s->live_contexts);
-	return !s->live_bos && !s->live_userptrs && !s->live_files && !s->live_contexts;
+	return !s->live_bos && !s->live_userptrs && !s->live_files && !s->live_contexts &&
+	       !s->live_bos_of_closed_files;
+}
+
+/* The simulator's counters once nothing is alive, or after 2 s: the GPU
+ * thread drops a job's BO references just after it signals the job's
+ * fence (as drm_sched's free_job does), so a test that has waited for its
+ * last fence may still see that job's BOs for a moment. */
+static inline void
+sim_settled_stats(void (*get)(struct amdgpu_sim_stats *), struct amdgpu_sim_stats *s)
+{
+	char ignored[128];
+
+	for (int i = 0; i < 2000; i++) {
+		get(s);
+		if (sim_nothing_alive(s, ignored, sizeof(ignored)))
+			return;
+		usleep(1000);
+	}
 }
 
 #endif /* SIM_UTIL_H */

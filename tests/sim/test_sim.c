@@ -562,6 +562,33 @@ test_prime_and_syncobj(struct sim_gpu *gpu)
 	sim_gpu_close(&other);
 }
 
+/* A BO that outlives the DRM file that created it (held here by a
+ * dma-buf) is counted in live_bos_of_closed_files until it is freed: the
+ * rig's host leak check tells a guest context's BOs by it. */
+static void
+test_bo_outlives_its_file(struct sim_gpu *gpu)
+{
+	struct amdgpu_sim_stats s0 = stats();
+	int fd = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC), dmabuf = -1;
+	union drm_amdgpu_gem_create create = {
+		.in = { .bo_size = 8192, .alignment = 4096,
+			.domains = AMDGPU_GEM_DOMAIN_GTT },
+	};
+
+	CHECK(fd >= 0, "a second open of the render node");
+	CHECK(!drmCommandWriteRead(fd, DRM_AMDGPU_GEM_CREATE, &create, sizeof(create)),
+	      "GEM_CREATE");
+	CHECK(!drmPrimeHandleToFD(fd, create.out.handle, DRM_CLOEXEC, &dmabuf), "export");
+	CHECK(stats().live_bos_of_closed_files == s0.live_bos_of_closed_files,
+	      "its file is open: not counted");
+	close(fd);
+	CHECK(stats().live_bos_of_closed_files - s0.live_bos_of_closed_files == 1,
+	      "the file closed, the dma-buf keeps the BO: counted");
+	close(dmabuf);
+	CHECK(stats().live_bos_of_closed_files == s0.live_bos_of_closed_files &&
+	      stats().live_bos == s0.live_bos, "the dma-buf closed: the BO is gone");
+}
+
 /* A sync file exported from a job's out syncobj is what virglrenderer's
  * fence thread polls (a dup of it) before it signals the guest's fence:
  * poll() must find it readable only once the job has completed. */
@@ -791,13 +818,16 @@ main(void)
 	test_prime_and_syncobj(&gpu);
 	test_cs_syncobj_chunks(&gpu);
 	test_sync_file_poll(&gpu);
+	test_bo_outlives_its_file(&gpu);
 	test_va_replace_clear(&gpu);
 	test_fence_numbers(&gpu);
 	sim_gpu_close(&gpu);
 
 	/* Everything closed: nothing of any test is left in the simulator. */
-	struct amdgpu_sim_stats end = stats();
+	struct amdgpu_sim_stats end;
 	char left[128];
+
+	sim_settled_stats(amdgpu_sim_get_stats, &end);
 	CHECK(sim_nothing_alive(&end, left, sizeof(left)), "left behind: %s", left);
 	printf("%s: %d failure(s)\n", test_failures ? "FAIL" : "PASS", test_failures);
 	return test_failures ? 1 : 0;

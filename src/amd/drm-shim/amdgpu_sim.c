@@ -134,7 +134,8 @@ sim_write_stats_file(void)
 		"bytes_moved %llu\ngpu_faults %llu\nbad_packets %llu\n"
 		"userptr_invalidations %llu\nuserptr_revalidations %llu\n"
 		"invalidation_waits %llu\nlive_bos %llu\nlive_userptrs %llu\n"
-		"live_files %llu\nlive_contexts %llu\n",
+		"live_files %llu\nlive_contexts %llu\n"
+		"live_bos_of_closed_files %llu\n",
 		(unsigned long long)s.submissions,
 		(unsigned long long)s.jobs_completed,
 		(unsigned long long)s.packets,
@@ -147,7 +148,8 @@ sim_write_stats_file(void)
 		(unsigned long long)s.live_bos,
 		(unsigned long long)s.live_userptrs,
 		(unsigned long long)s.live_files,
-		(unsigned long long)s.live_contexts);
+		(unsigned long long)s.live_contexts,
+		(unsigned long long)s.live_bos_of_closed_files);
 	fclose(f);
 }
 
@@ -173,6 +175,7 @@ sim_file_get(int fd)
 		return NULL;
 	}
 	file->shim_fd = shim_fd;
+	file->owner = sim_bo_owner_new();	/* NULL: its BOs go uncounted */
 	sim_vm_init(&file->vm);
 	pthread_mutex_init(&file->lock, NULL);
 	file->contexts = _mesa_pointer_hash_table_create(NULL);
@@ -206,6 +209,8 @@ sim_file_release(struct shim_fd *shim_fd)
 	sim_wait_seq(file->last_seq, UINT64_MAX);
 	sim_file_destroy_tables(file);
 	sim_vm_fini(&file->vm);
+	if (file->owner)
+		sim_bo_owner_file_closed(file->owner);
 	pthread_mutex_destroy(&file->lock);
 	free(file);
 	SIM_STAT_SUB(live_files, 1);

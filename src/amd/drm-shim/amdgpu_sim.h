@@ -52,6 +52,7 @@ struct sim_bo {
 	uint64_t flags;			/* AMDGPU_GEM_CREATE_* */
 	uint8_t *cpu;			/* where the GPU reads and writes */
 	_Atomic uint64_t last_seq;	/* last submission listing this BO */
+	struct sim_bo_owner *owner;	/* the file that created it */
 
 	/* metadata (AMDGPU_GEM_METADATA) */
 	uint64_t tiling_info;
@@ -103,6 +104,7 @@ struct sim_file {
 	struct hash_table *syncobjs;	/* handle -> struct sim_syncobj * */
 	uint32_t next_ctx, next_list, next_syncobj;
 	uint64_t last_seq;		/* last submission of this file */
+	struct sim_bo_owner *owner;	/* of the BOs this file created */
 };
 
 /* A context's ring (amdgpu's ctx entity): its fences are numbered from 1
@@ -214,6 +216,8 @@ void *sim_export_mmap(int fd, void *addr, size_t length, int prot,
 void sim_export_close(int fd);
 int sim_export_fd(int type, void *object);
 int sim_export_install(int type, void *object, int efd);
+struct sim_bo_owner *sim_bo_owner_new(void);
+void sim_bo_owner_file_closed(struct sim_bo_owner *owner);
 void *sim_export_lookup(int fd, int type);
 
 enum { SIM_EXPORT_DMABUF = 1, SIM_EXPORT_SYNCOBJ, SIM_EXPORT_SYNC_FILE };

@@ -23,6 +23,61 @@ struct sim_export {
 };
 
 /*
+ * Which file created a BO, so that BOs outliving their file can be counted
+ * (live_bos_of_closed_files): a leak check that tells a guest context's
+ * BOs from those of the VMM's own, still open, files.
+ */
+struct sim_bo_owner {
+	unsigned alive;		/* BOs created by the file, not yet freed */
+	bool closed;		/* the file is gone */
+};
+
+static pthread_mutex_t owner_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct sim_bo_owner *
+sim_bo_owner_new(void)
+{
+	return calloc(1, sizeof(struct sim_bo_owner));
+}
+
+void
+sim_bo_owner_file_closed(struct sim_bo_owner *owner)
+{
+	pthread_mutex_lock(&owner_lock);
+	owner->closed = true;
+	SIM_STAT_ADD(live_bos_of_closed_files, owner->alive);
+	if (!owner->alive)
+		free(owner);
+	pthread_mutex_unlock(&owner_lock);
+}
+
+static void
+sim_bo_owner_set(struct sim_bo *bo, struct sim_bo_owner *owner)
+{
+	pthread_mutex_lock(&owner_lock);
+	bo->owner = owner;
+	owner->alive++;
+	pthread_mutex_unlock(&owner_lock);
+}
+
+static void
+sim_bo_owner_drop(struct sim_bo *bo)
+{
+	struct sim_bo_owner *owner = bo->owner;
+
+	if (!owner)
+		return;
+	pthread_mutex_lock(&owner_lock);
+	owner->alive--;
+	if (owner->closed) {
+		SIM_STAT_SUB(live_bos_of_closed_files, 1);
+		if (!owner->alive)
+			free(owner);
+	}
+	pthread_mutex_unlock(&owner_lock);
+}
+
+/*
  * Lifetime: drm-shim's own BO refcount cannot count more than one holder
  * (drm_shim_bo_put() frees unless the count drops to exactly zero), so the
  * simulator counts references itself: one per handle, VA mapping, queued
@@ -51,6 +106,7 @@ sim_bo_unref(struct sim_bo *bo)
 	util_vma_heap_free(&shim_device.mem_heap, bo->base.mem_addr,
 			   bo->base.size);
 	mtx_unlock(&shim_device.mem_lock);
+	sim_bo_owner_drop(bo);
 	free(bo);
 	SIM_STAT_SUB(live_bos, 1);
 }
@@ -125,7 +181,11 @@ sim_bo_alloc(uint64_t size)
 static uint32_t
 sim_bo_publish(struct sim_file *file, struct sim_bo *bo)
 {
-	uint32_t handle = sim_bo_add_handle(file->shim_fd, bo);
+	uint32_t handle;
+
+	if (file->owner)
+		sim_bo_owner_set(bo, file->owner);
+	handle = sim_bo_add_handle(file->shim_fd, bo);
 
 	sim_bo_put(bo);
 	return handle;

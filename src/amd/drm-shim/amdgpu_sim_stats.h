@@ -28,6 +28,8 @@ struct amdgpu_sim_stats {
 	uint64_t live_userptrs;		/* registered interval notifiers */
 	uint64_t live_files;		/* open DRM files with simulator state */
 	uint64_t live_contexts;		/* amdgpu contexts */
+	uint64_t live_bos_of_closed_files;	/* BOs that outlive the file
+						 * that created them */
 };
 
 typedef void (*amdgpu_sim_get_stats_t)(struct amdgpu_sim_stats *out);
