@@ -77,17 +77,32 @@ int sim_fence_wait(struct sim_gpu *gpu, uint64_t seq, uint64_t timeout_ns,
 static inline bool
 sim_nothing_alive(const struct amdgpu_sim_stats *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "%llu BOs, %llu userptrs, %llu files, %llu contexts",
+	snprintf(buf, len, "%llu BOs, %llu userptrs, %llu files, %llu contexts, %llu jobs",
 		 (unsigned long long)s->live_bos, (unsigned long long)s->live_userptrs,
-		 (unsigned long long)s->live_files, (unsigned long long)s->live_contexts);
+		 (unsigned long long)s->live_files, (unsigned long long)s->live_contexts,
+		 (unsigned long long)s->live_jobs);
 	return !s->live_bos && !s->live_userptrs && !s->live_files && !s->live_contexts &&
-	       !s->live_bos_of_closed_files;
+	       !s->live_bos_of_closed_files && !s->live_jobs;
 }
 
-/* The simulator's counters once nothing is alive, or after 2 s: the GPU
- * thread drops a job's BO references just after it signals the job's
- * fence (as drm_sched's free_job does), so a test that has waited for its
- * last fence may still see that job's BOs for a moment. */
+/* The simulator's counters once every submitted job has been freed (or
+ * after 2 s): the GPU thread drops a job's BO references just after it
+ * signals the job's fence (as drm_sched's free_job does), so a test that
+ * has waited for its last fence may still see that job's BOs for a
+ * moment.  A baseline for BO counts is taken with this. */
+static inline void
+sim_idle_stats(void (*get)(struct amdgpu_sim_stats *), struct amdgpu_sim_stats *s)
+{
+	for (int i = 0; i < 2000; i++) {
+		get(s);
+		if (!s->live_jobs)
+			return;
+		usleep(1000);
+	}
+}
+
+/* The simulator's counters once nothing is alive, or after 2 s: the
+ * final leak check of a test (see sim_idle_stats for why it waits). */
 static inline void
 sim_settled_stats(void (*get)(struct amdgpu_sim_stats *), struct amdgpu_sim_stats *s)
 {

@@ -568,13 +568,15 @@ test_prime_and_syncobj(struct sim_gpu *gpu)
 static void
 test_bo_outlives_its_file(struct sim_gpu *gpu)
 {
-	struct amdgpu_sim_stats s0 = stats();
+	struct amdgpu_sim_stats s0;
 	int fd = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC), dmabuf = -1;
 	union drm_amdgpu_gem_create create = {
 		.in = { .bo_size = 8192, .alignment = 4096,
 			.domains = AMDGPU_GEM_DOMAIN_GTT },
 	};
 
+	/* the earlier tests' jobs may still hold their BOs */
+	sim_idle_stats(amdgpu_sim_get_stats, &s0);
 	CHECK(fd >= 0, "a second open of the render node");
 	CHECK(!drmCommandWriteRead(fd, DRM_AMDGPU_GEM_CREATE, &create, sizeof(create)),
 	      "GEM_CREATE");

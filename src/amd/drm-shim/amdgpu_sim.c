@@ -135,7 +135,7 @@ sim_write_stats_file(void)
 		"userptr_invalidations %llu\nuserptr_revalidations %llu\n"
 		"invalidation_waits %llu\nlive_bos %llu\nlive_userptrs %llu\n"
 		"live_files %llu\nlive_contexts %llu\n"
-		"live_bos_of_closed_files %llu\n",
+		"live_bos_of_closed_files %llu\nlive_jobs %llu\n",
 		(unsigned long long)s.submissions,
 		(unsigned long long)s.jobs_completed,
 		(unsigned long long)s.packets,
@@ -149,7 +149,8 @@ sim_write_stats_file(void)
 		(unsigned long long)s.live_userptrs,
 		(unsigned long long)s.live_files,
 		(unsigned long long)s.live_contexts,
-		(unsigned long long)s.live_bos_of_closed_files);
+		(unsigned long long)s.live_bos_of_closed_files,
+		(unsigned long long)s.live_jobs);
 	fclose(f);
 }
 

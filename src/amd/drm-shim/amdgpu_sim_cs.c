@@ -30,6 +30,7 @@ sim_job_free(struct sim_job *job)
 		sim_bo_unref(job->fence_bo);
 	free(job->bos);
 	free(job);
+	SIM_STAT_SUB(live_jobs, 1);
 }
 
 /*
@@ -1052,6 +1053,7 @@ sim_ioctl_cs(int fd, unsigned long request, void *arg)
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;
+	SIM_STAT_ADD(live_jobs, 1);
 	job->file = file;
 	p.job = job;
 

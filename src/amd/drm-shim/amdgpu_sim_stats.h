@@ -30,6 +30,8 @@ struct amdgpu_sim_stats {
 	uint64_t live_contexts;		/* amdgpu contexts */
 	uint64_t live_bos_of_closed_files;	/* BOs that outlive the file
 						 * that created them */
+	uint64_t live_jobs;		/* submitted jobs not yet freed: each
+					 * holds its BOs until then */
 };
 
 typedef void (*amdgpu_sim_get_stats_t)(struct amdgpu_sim_stats *out);
