@@ -8,6 +8,11 @@ ROOTS=$DEPS/roots
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# One compiler cache for every build in the trixie root (Mesa's meson
+# finds ccache itself; tools/guest-kernel names it): the Mesa builds of
+# different options share the objects they have in common.
+export CCACHE_DIR=$DEPS/ccache CCACHE_MAXSIZE=6G
+
 # The Debian archive address this machine's apt is configured with.  It is
 # read at run time so no registry host name is ever written into the tree.
 debian_mirror() {
