@@ -129,7 +129,15 @@ sim_write_stats_file(void)
 	f = fopen(path, "w");
 	if (!f)
 		return;
-	amdgpu_sim_get_stats(&s);
+	/* The GPU thread frees a job, and drops its BO references, just after
+	 * signalling it: give the last jobs up to a second, so the gauges are
+	 * what is left behind, not what is about to go. */
+	for (int i = 0; i < 1000; i++) {
+		amdgpu_sim_get_stats(&s);
+		if (!s.live_jobs)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
 	fprintf(f, "submissions %llu\njobs_completed %llu\npackets %llu\n"
 		"bytes_moved %llu\ngpu_faults %llu\nbad_packets %llu\n"
 		"userptr_invalidations %llu\nuserptr_revalidations %llu\n"
