@@ -128,7 +128,6 @@ static void
 check_program_builds(cl_context ctx, cl_device_id dev)
 {
 	const char *text = kernels;
-	char buildlog[1024] = "";
 	cl_int err;
 	cl_program prog = clCreateProgramWithSource(ctx, 1, &text, NULL, &err);
 
@@ -140,12 +139,22 @@ check_program_builds(cl_context ctx, cl_device_id dev)
 	if (err == CL_SUCCESS) {
 		rig_pass("program-builds (OpenCL C: vector add, local-memory reduction with atomics)");
 	} else {
-		clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG,
-				      sizeof(buildlog) - 1, buildlog, NULL);
-		for (char *c = buildlog; *c; c++)
+		size_t len = 0;
+		char *log = NULL;
+
+		/* the whole log: a buffer too small for it gets nothing */
+		if (clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, 0, NULL,
+					  &len) == CL_SUCCESS && len)
+			log = calloc(1, len + 1);
+		if (log && clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, len,
+						 log, NULL) != CL_SUCCESS)
+			log[0] = 0;
+		for (char *c = log; c && *c; c++)
 			if (*c == '\n')
 				*c = ' ';
-		rig_fail("program-builds", "clBuildProgram: %d: %.300s", err, buildlog);
+		rig_fail("program-builds", "clBuildProgram: %d: %.300s", err,
+			 log ? log : "(no build log)");
+		free(log);
 	}
 	clReleaseProgram(prog);
 }

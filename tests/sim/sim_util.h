@@ -85,35 +85,52 @@ sim_nothing_alive(const struct amdgpu_sim_stats *s, char *buf, size_t len)
 	       !s->live_bos_of_closed_files && !s->live_jobs;
 }
 
-/* The simulator's counters once every submitted job has been freed (or
- * after 2 s): the GPU thread drops a job's BO references just after it
- * signals the job's fence (as drm_sched's free_job does), so a test that
- * has waited for its last fence may still see that job's BOs for a
- * moment.  A baseline for BO counts is taken with this. */
-static inline void
-sim_idle_stats(void (*get)(struct amdgpu_sim_stats *), struct amdgpu_sim_stats *s)
+/* Polls the simulator's counters into @s until @done(@s) holds (true) or
+ * 2 s have passed (false). */
+static inline bool
+sim_wait_stats(void (*get)(struct amdgpu_sim_stats *), struct amdgpu_sim_stats *s,
+	       bool (*done)(const struct amdgpu_sim_stats *))
 {
 	for (int i = 0; i < 2000; i++) {
 		get(s);
-		if (!s->live_jobs)
-			return;
+		if (done(s))
+			return true;
 		usleep(1000);
 	}
+	return false;
 }
 
-/* The simulator's counters once nothing is alive, or after 2 s: the
- * final leak check of a test (see sim_idle_stats for why it waits). */
+static inline bool
+sim_no_live_jobs(const struct amdgpu_sim_stats *s)
+{
+	return !s->live_jobs;
+}
+
+static inline bool
+sim_all_gone(const struct amdgpu_sim_stats *s)
+{
+	char ignored[160];
+
+	return sim_nothing_alive(s, ignored, sizeof(ignored));
+}
+
+/* The counters once every submitted job has been freed: the GPU thread
+ * drops a job's BO references just after it signals the job's fence (as
+ * drm_sched's free_job does), so a test that has waited for its last
+ * fence may still see that job's BOs for a moment.  A baseline for BO
+ * counts is taken with this.  False if a job is still alive after 2 s. */
+static inline bool
+sim_idle_stats(void (*get)(struct amdgpu_sim_stats *), struct amdgpu_sim_stats *s)
+{
+	return sim_wait_stats(get, s, sim_no_live_jobs);
+}
+
+/* The counters once nothing is alive, or after 2 s: the final leak check
+ * of a test (the caller checks sim_nothing_alive on them). */
 static inline void
 sim_settled_stats(void (*get)(struct amdgpu_sim_stats *), struct amdgpu_sim_stats *s)
 {
-	char ignored[128];
-
-	for (int i = 0; i < 2000; i++) {
-		get(s);
-		if (sim_nothing_alive(s, ignored, sizeof(ignored)))
-			return;
-		usleep(1000);
-	}
+	sim_wait_stats(get, s, sim_all_gone);
 }
 
 #endif /* SIM_UTIL_H */

@@ -576,7 +576,7 @@ test_bo_outlives_its_file(struct sim_gpu *gpu)
 	};
 
 	/* the earlier tests' jobs may still hold their BOs */
-	sim_idle_stats(amdgpu_sim_get_stats, &s0);
+	CHECK(sim_idle_stats(amdgpu_sim_get_stats, &s0), "earlier jobs freed within 2 s");
 	CHECK(fd >= 0, "a second open of the render node");
 	CHECK(!drmCommandWriteRead(fd, DRM_AMDGPU_GEM_CREATE, &create, sizeof(create)),
 	      "GEM_CREATE");
