@@ -179,12 +179,15 @@ sim_file_get(int fd)
 		return e->data;
 	}
 	file = calloc(1, sizeof(*file));
-	if (!file) {
+	/* no owner would leave the file's BOs out of the leak gauges */
+	if (file)
+		file->owner = sim_bo_owner_new();
+	if (!file || !file->owner) {
 		pthread_mutex_unlock(&sim.lock);
+		free(file);
 		return NULL;
 	}
 	file->shim_fd = shim_fd;
-	file->owner = sim_bo_owner_new();	/* NULL: its BOs go uncounted */
 	sim_vm_init(&file->vm);
 	pthread_mutex_init(&file->lock, NULL);
 	file->contexts = _mesa_pointer_hash_table_create(NULL);
