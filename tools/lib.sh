@@ -40,3 +40,16 @@ debian_mirror() {
 # own builds override them (set but empty: none).
 VIRGL_BUILD=${VIRGL_BUILD-$DEPS/build/virgl-1.3.0-series}
 VIRGL_UPSTREAM_BUILD=${VIRGL_UPSTREAM_BUILD-$DEPS/build/virgl-1.3.0}
+
+# build/release: the simulated amdgpu, the host handler and the tests,
+# optimized (what the demo, the rig and the benchmarks run).  Its output
+# goes to the caller's stdout/stderr.
+build_release() {
+	local b=$TOP/build/release
+	if [ ! -f "$b/build.ninja" ]; then
+		"$TOP/tools/in-root" trixie meson setup "$b" \
+			-Dmesa_src="$DEPS/src/mesa-25.0.7" \
+			-Dmesa_build="$DEPS/build/mesa-shim" -Dbuildtype=release || return 1
+	fi
+	"$TOP/tools/in-root" trixie ninja -C "$b"
+}
