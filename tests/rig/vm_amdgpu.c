@@ -1867,6 +1867,82 @@ fault_swap(struct rig *g, struct stats *st)
 }
 
 /*
+ * 2d: a lookup that keeps being invalidated for longer than
+ * HMM_RANGE_DEFAULT_TIMEOUT (1 s).  After MADV_DONTNEED and a CPU read,
+ * every page of the range maps the shared zero page.  The submission's
+ * lookup asks for writable pages, and each write fault that replaces a zero
+ * page invalidates the range: hmm_range_fault() returns -EBUSY after each
+ * page table it faulted in (2 MiB), and the lookup starts again, 32 times
+ * over 64 MiB, for longer than a second under TCG.
+ */
+static void
+fault_lookup_retries(struct rig *g, struct stats *st)
+{
+	const char *name = "lookup-retries";
+	enum { N = 16384, SIZE = N * PG, COPY = 1 << 20 };
+	struct ib ib = { g->ibo.map, 0, g->ibo.size / 4, g->ibo.va };
+	uint32_t bos[3] = { g->a.res_id, g->ibo.res_id, 0 };
+	volatile uint32_t sum = 0;
+	unsigned bad = 0;
+	const char *stage;
+	uint32_t *buf;
+	struct bo u;
+	double t0, t1;
+	int r;
+
+	buf = map_anon(SIZE, MADV_NOHUGEPAGE);
+	if (!buf || COPY > g->a.size) {
+		fail(name, "mmap: %s", strerror(errno));
+		return;
+	}
+	fill_seed(buf, SIZE, 27);
+	r = userptr_bo(&g->s, buf, SIZE, VIRTGPU_BLOB_FLAG_USE_USERPTR | hmm_flag,
+		       &u, &stage);
+	if (r) {
+		fail(name, "%s: %d (%s)", stage, r, terr_str(r));
+		return;
+	}
+	bos[2] = u.res_id;
+	if (madvise(buf, SIZE, MADV_DONTNEED)) {
+		fail(name, "madvise(DONTNEED): %s", strerror(errno));
+		return;
+	}
+	st->invalidations++;
+	for (unsigned i = 0; i < SIZE / 4; i += PG / 4)
+		sum += buf[i];
+	memset(g->a.map, 0x5a, COPY);
+	ib_copy(&ib, g->a.va, u.va, COPY);
+	t0 = now();
+	r = submit_wait(&g->s.c, &g->s.g, &ib, bos, 3, &stage);
+	t1 = now();
+	st->submissions++;
+	if (r) {
+		fail(name, "%s: %d (%s) after %.0f ms: its lookup of %u zero-page-mapped "
+		     "pages is invalidated by each write fault it takes", stage, r,
+		     terr_str(r), (t1 - t0) * 1e3, N);
+		return;
+	}
+	st->revalidations++;
+	st->invalidations++;	/* its window goes when the process exits */
+	st->bytes_moved += COPY;
+	for (unsigned i = 0; i < COPY / 4; i++)
+		bad += g->a.map[i] != buf[i] || buf[i];
+	if (bad) {
+		fail(name, "the GPU read other than the memory's bytes (zeros): %u of %u "
+		     "dwords", bad, COPY / 4);
+		return;
+	}
+	if (t1 - t0 < 1.0)
+		printf("INFO rig: %s: not covered this time: the lookup took only %.0f ms, "
+		       "less than the 1 s an older series gave up after\n", name,
+		       (t1 - t0) * 1e3);
+	printf("PASS rig: %s (64 MiB HMM userptr over zero pages, after MADV_DONTNEED "
+	       "and a CPU read: the submission's lookup, invalidated by its own %u "
+	       "write faults and started again after each 2 MiB, took %.0f ms and "
+	       "went through; the GPU read the zeros)\n", name, N, (t1 - t0) * 1e3);
+}
+
+/*
  * Fault injection (issue 8): a process killed mid-submit, a detach racing
  * a running job, swap in HMM mode.  Nothing lost: every accepted job runs
  * to its end (the counters); nothing leaked: pins, resource ids, and the
@@ -1927,6 +2003,7 @@ phase_fault(struct stats *st)
 	fault_kill(k, st);
 	fault_detach(&g, &b, k, st);
 	fault_swap(&g, st);
+	fault_lookup_retries(&g, st);
 	if (g.s.c.shmem->async_error)
 		fail("async-error", "the host raised async_error %u", g.s.c.shmem->async_error);
 	close(g.s.c.fd);
