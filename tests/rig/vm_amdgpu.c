@@ -1890,8 +1890,12 @@ fault_lookup_retries(struct rig *g, struct stats *st)
 	double t0, t1;
 	int r;
 
+	if (COPY > g->a.size) {
+		fail(name, "its %u-byte copy does not fit in A", COPY);
+		return;
+	}
 	buf = map_anon(SIZE, MADV_NOHUGEPAGE);
-	if (!buf || COPY > g->a.size) {
+	if (!buf) {
 		fail(name, "mmap: %s", strerror(errno));
 		return;
 	}
