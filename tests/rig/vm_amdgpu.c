@@ -1907,6 +1907,7 @@ fault_lookup_retries(struct rig *g, struct stats *st)
 		return;
 	}
 	bos[2] = u.res_id;
+	st->invalidations++;	/* its window goes when the process exits */
 	if (madvise(buf, SIZE, MADV_DONTNEED)) {
 		fail(name, "madvise(DONTNEED): %s", strerror(errno));
 		return;
@@ -1927,7 +1928,6 @@ fault_lookup_retries(struct rig *g, struct stats *st)
 		return;
 	}
 	st->revalidations++;
-	st->invalidations++;	/* its window goes when the process exits */
 	st->bytes_moved += COPY;
 	for (unsigned i = 0; i < COPY / 4; i++)
 		bad += g->a.map[i] != buf[i] || buf[i];
