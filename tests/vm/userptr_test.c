@@ -953,6 +953,75 @@ static void t_readonly(void)
 	munmap(ro, size);
 }
 
+static int write_param(const char *path, const char *v)
+{
+	int f = open(path, O_WRONLY | O_CLOEXEC);
+	int ok = f >= 0 && write(f, v, strlen(v)) == (ssize_t)strlen(v);
+
+	if (f >= 0)
+		close(f);
+	return ok ? 0 : -1;
+}
+
+static unsigned int userptr_modes(void)
+{
+	int v = -1;
+	struct drm_virtgpu_getparam gp = { VIRTGPU_PARAM_USERPTR, (uintptr_t)&v };
+
+	return ioctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp) ? 0 : v;
+}
+
+/*
+ * HMM and read-only userptrs need the device's promise (DRM capset version
+ * 1).  This host (forky's virglrenderer, no DRM capset) does not make it;
+ * the lane boots with virtio_gpu.userptr_unpromised=1, which must taint the
+ * kernel.  Without the parameter only pinned read-write userptrs remain.
+ */
+static void t_promise(void)
+{
+	static const char param[] = "/sys/module/virtio_gpu/parameters/userptr_unpromised";
+	const char *n = "HMM and read-only only with the device's promise";
+	size_t size = 4 * PAGE;
+	char *p = map_anon(size, PROT_READ | PROT_WRITE);
+	unsigned int m_off, m_on;
+	long tainted = -1;
+	int r_hmm, r_ro;
+	FILE *t;
+
+	fill(p, size, 1);
+	if (write_param(param, "N")) {
+		fail(n, "cannot write %s: %s", param, strerror(errno));
+		munmap(p, size);
+		return;
+	}
+	m_off = userptr_modes();
+	r_hmm = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+		       VIRTGPU_BLOB_FLAG_USERPTR_HMM, NULL);
+	r_ro = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+		      VIRTGPU_BLOB_FLAG_USERPTR_READONLY, NULL);
+	write_param(param, "Y");
+	m_on = userptr_modes();
+	t = fopen("/proc/sys/kernel/tainted", "r");
+	if (t) {
+		if (fscanf(t, "%ld", &tainted) != 1)
+			tainted = -1;
+		fclose(t);
+	}
+	munmap(p, size);
+
+	if (m_off != VIRTGPU_USERPTR_MODE_PINNED)
+		fail(n, "modes without the promise %#x, expected PINNED", m_off);
+	else if (r_hmm != -EOPNOTSUPP || r_ro != -EOPNOTSUPP)
+		fail(n, "without the promise: HMM %s, read-only %s, expected EOPNOTSUPP",
+		     ename(r_hmm), ename(r_ro));
+	else if (m_on != (VIRTGPU_USERPTR_MODE_PINNED | VIRTGPU_USERPTR_MODE_HMM))
+		fail(n, "modes with userptr_unpromised %#x", m_on);
+	else if (tainted < 0 || !(tainted & (1 << 6)))
+		fail(n, "userptr_unpromised did not taint the kernel (%ld)", tainted);
+	else
+		pass(n);
+}
+
 /* more physical runs than one command may carry */
 static void t_too_many_runs(void)
 {
@@ -1087,6 +1156,7 @@ int main(void)
 	t_hmm_submit_race();
 	t_prime_export();
 	t_readonly();
+	t_promise();
 	t_errno();
 	t_too_many_runs();
 	t_memlock();
