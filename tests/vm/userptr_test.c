@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/klog.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -1022,6 +1023,107 @@ static void t_promise(void)
 		pass(n);
 }
 
+/* occurrences of @what in the kernel log */
+static int klog_count(const char *what)
+{
+	int len = klogctl(10, NULL, 0);	/* SYSLOG_ACTION_SIZE_BUFFER */
+	char *buf = len > 0 ? malloc(len + 1) : NULL;
+	int n = 0;
+
+	if (!buf)
+		return -1;
+	len = klogctl(3, buf, len);	/* SYSLOG_ACTION_READ_ALL */
+	if (len < 0) {
+		free(buf);
+		return -1;
+	}
+	buf[len] = 0;
+	for (char *q = buf; (q = strstr(q, what)); q += strlen(what))
+		n++;
+	free(buf);
+	return n;
+}
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * The DETACH_BACKING of an invalidation must reach the host even when the
+ * virtqueue cannot allocate its indirect descriptor table (GFP_ATOMIC):
+ * failslab fails every atomic slab allocation of one task while it
+ * munmaps its HMM userptr.  A lost detach leaves the munmap waiting
+ * forever for an answer, so the task runs in a child that is given 20 s.
+ */
+static void t_detach_failslab(void)
+{
+	static const char fs[] = "/sys/kernel/debug/failslab";
+	const char *n = "hmm detach survives failed atomic allocations";
+	static const struct { const char *file, *value; } cfg[] = {
+		{ "task-filter", "Y" }, { "ignore-gfp-wait", "Y" },
+		{ "probability", "100" }, { "interval", "1" }, { "space", "0" },
+		{ "verbose", "2" }, { "times", "1000" },
+	};
+	char path[128];
+	int before, after, status = 0;
+	long times;
+	pid_t pid;
+
+	for (size_t i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", fs, cfg[i].file);
+		if (write_param(path, cfg[i].value)) {
+			fail(n, "cannot write %s: %s", path, strerror(errno));
+			return;
+		}
+	}
+	before = klog_count("virtqueue_add_sgs");
+
+	pid = fork();
+	if (pid == 0) {
+		size_t size = 16 * PAGE;
+		void *p = map_anon(size, PROT_READ | PROT_WRITE);
+		struct drm_virtgpu_resource_create_blob c;
+
+		fill(p, size, 3);
+		if (create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+			   VIRTGPU_BLOB_FLAG_USERPTR_HMM, &c))
+			_exit(2);
+		if (write_param("/proc/self/make-it-fail", "1"))
+			_exit(3);
+		munmap(p, size);	/* the invalidation queues DETACH */
+		write_param("/proc/self/make-it-fail", "0");
+		expect("detach", c.res_handle);
+		gem_close(c.bo_handle);
+		expect("unref", c.res_handle);
+		_exit(0);
+	}
+	for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(100000);
+	snprintf(path, sizeof(path), "%s/times", fs);
+	times = read_long(path);
+	write_param(path, "0");
+	after = klog_count("virtqueue_add_sgs");
+
+	if (waitpid(pid, &status, WNOHANG) == 0)
+		fail(n, "munmap still waiting after 20 s: the DETACH was lost");
+	else if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail(n, "child failed (status %#x)", status);
+	else if (times >= 1000 || after <= before)
+		fail(n, "not covered: no failure injected in virtqueue_add_sgs (%ld left, %d -> %d)",
+		     times, before, after);
+	else
+		pass(n);
+}
+
 /* more physical runs than one command may carry */
 static void t_too_many_runs(void)
 {
@@ -1157,6 +1259,7 @@ int main(void)
 	t_prime_export();
 	t_readonly();
 	t_promise();
+	t_detach_failslab();
 	t_errno();
 	t_too_many_runs();
 	t_memlock();
