@@ -18,16 +18,32 @@
  *                 order.  DETACH unmaps the host window; host amdgpu's own
  *                 notifier then waits for GPU jobs on the BO before the unmap
  *                 returns, and only then is the answer sent.
- *   gpu           runs a job: reads the pages its CS validated, several times.
+ *   reaper        a non-blockable invalidation (the OOM reaper): it may only
+ *                 free the pages when the host holds none and no detach is
+ *                 unanswered, else the callback returns false and nothing is
+ *                 freed.
+ *   gpu           runs the host GPU's jobs in order (up to GPUQ queued): each
+ *                 reads the pages its CS validated, several times.
+ *
+ * The invalidation queues its DETACH after it dropped the lock (the guest
+ * kernel does since v2): the sequence check keeps a submission from
+ * attaching pages in between.  The host may answer a DETACH with an error
+ * only when it held no pages (the promise of DRM capset version 1); the
+ * guest treats an error answer as done.
  *
  * Safety: the GPU never reads a page the guest released.
- * Mutations (spin -D...): NO_SYNC_ACK (invalidate returns before the host
- * answered), NO_HOST_WAIT (host answers before the GPU is idle),
- * NO_SEQ_CHECK (submit skips mmu_interval_read_retry).  Each must fail.
+ * Mutations (spin -D...), each must fail:
+ *   NO_SYNC_ACK      invalidate returns before the host answered
+ *   NO_HOST_WAIT     host answers before the GPU is idle
+ *   NO_SEQ_CHECK     submit skips mmu_interval_read_retry
+ *   NO_NONBLOCK_CHECK the non-blockable path frees while the host holds pages
+ *   NO_QUEUE_DRAIN   the host waits for the running job only, not the queued
+ *   EARLY_ERROR      the host answers with an error while it holds the pages
  */
 
 #define NGEN 3
 #define QLEN 4
+#define GPUQ 2
 
 mtype = { ATTACH, DETACH, SUBMIT };
 
@@ -38,10 +54,11 @@ bool inv_active = false;     /* between invalidate_start and _end */
 bool drv_lock = false;       /* the driver's notifier lock */
 
 byte host_window = 1;        /* generation aliased in the host window, 0 = none */
-bool gpu_busy = false;       /* a job on the userptr BO is running */
-byte gpu_page = 0;           /* pages the running job validated */
-bool acked = false;          /* host answered the DETACH */
-byte host_gen = 1;           /* generation the guest last attached */
+byte gpu_jobs = 0;           /* jobs on the userptr BO, queued or running */
+byte gpu_page[GPUQ];         /* pages each job validated, in order */
+byte gpu_head = 0;
+bool acked = true;           /* host answered the last DETACH (none yet) */
+byte host_gen = 1;           /* generation the guest last attached, 0 = detached */
 
 chan ctrlq = [QLEN] of { mtype, byte };
 
@@ -57,10 +74,14 @@ proctype guest_mm()
 		inv_active = true;
 		lock();
 		seq++;
-		host_gen = 0;              /* the host will drop what it holds */
-		unlock();
-		acked = false;
-		ctrlq ! DETACH, 0;
+		if
+		:: host_gen != 0 ->        /* take the prepared detach and its fence */
+			host_gen = 0;
+			acked = false;
+			unlock();
+			ctrlq ! DETACH, 0  /* queued without the lock */
+		:: else -> unlock()        /* detached already: wait for that answer */
+		fi;
 #ifndef NO_SYNC_ACK
 		acked;                     /* blockable: wait for the host */
 #endif
@@ -111,14 +132,27 @@ end:	do
 		:: op == SUBMIT ->
 			/* amdgpu_cs: revalidate the userptr from the window */
 			if
-			:: host_window != 0 && !gpu_busy ->
-				gpu_page = host_window; gpu_busy = true
-			:: else -> skip        /* -EFAULT, or the ring is busy */
+			:: host_window != 0 && gpu_jobs < GPUQ ->
+				atomic {
+					gpu_page[(gpu_head + gpu_jobs) % GPUQ] = host_window;
+					gpu_jobs++
+				}
+			:: else -> skip        /* -EFAULT, or the GPU queue is full */
 			fi
 		:: op == DETACH ->
+#ifdef EARLY_ERROR
+			if
+			:: acked = true        /* error answer, pages still mapped */
+			:: skip
+			fi;
+#endif
 			host_window = 0;
 #ifndef NO_HOST_WAIT
-			!gpu_busy;             /* host amdgpu's notifier waits */
+#ifdef NO_QUEUE_DRAIN
+			gpu_jobs <= 1;         /* waits for the running job only */
+#else
+			gpu_jobs == 0;         /* host amdgpu waits for every fence */
+#endif
 #endif
 			acked = true
 		fi
@@ -128,11 +162,34 @@ end:	do
 proctype gpu()
 {
 end:	do
-	:: gpu_busy ->
-		assert(!released[gpu_page]);
-		assert(!released[gpu_page]);
-		gpu_busy = false
+	:: gpu_jobs > 0 ->
+		assert(!released[gpu_page[gpu_head]]);
+		assert(!released[gpu_page[gpu_head]]);
+		atomic { gpu_head = (gpu_head + 1) % GPUQ; gpu_jobs-- }
 	od
+}
+
+/*
+ * The OOM reaper's non-blockable invalidation of the current pages: a
+ * trylock, then it may free them only if the host holds none and no detach
+ * is unanswered; otherwise the callback returns false and nothing is freed.
+ */
+proctype reaper()
+{
+	atomic {
+		!drv_lock && !inv_active && cur != 0 ->
+#ifndef NO_NONBLOCK_CHECK
+		if
+		:: host_gen == 0 && acked ->
+#endif
+			seq++;
+			released[cur] = true;
+			cur = 0                /* reaped: nothing mapped there */
+#ifndef NO_NONBLOCK_CHECK
+		:: else -> skip
+		fi
+#endif
+	}
 }
 
 init
@@ -141,6 +198,7 @@ init
 		run guest_mm();
 		run guest_submit();
 		run host();
-		run gpu()
+		run gpu();
+		run reaper()
 	}
 }
