@@ -215,6 +215,28 @@ vg_open(struct conn *c)
 		       (unsigned long long)capsets,
 		       *(uint32_t *)&c->caps[CAPS_AMDGPU_BITS]);
 
+	/*
+	 * The series' host reports DRM capset version 1, the promise that a
+	 * detach's answer ends every host use of the pages; plain 1.3.0
+	 * reports 0, and the guest kernel then offers pinned userptrs only.
+	 */
+	uint64_t modes = 0, want = caps_has_userptr(c) ?
+		VIRTGPU_USERPTR_MODE_PINNED | VIRTGPU_USERPTR_MODE_HMM :
+		VIRTGPU_USERPTR_MODE_PINNED;
+	r = getparam(c->fd, VIRTGPU_PARAM_USERPTR, &modes);
+	if (r || modes != want) {
+		fail("guest-promise", "GETPARAM USERPTR %s 0x%llx, expected 0x%llx "
+		     "(host %s the detach promise)", r ? strerror(-r) : "=",
+		     (unsigned long long)modes, (unsigned long long)want,
+		     caps_has_userptr(c) ? "with" : "without");
+		return -1;
+	}
+	if (!quiet)
+		printf("PASS rig: guest-promise (guest modes 0x%llx: %s)\n",
+		       (unsigned long long)modes, caps_has_userptr(c) ?
+		       "HMM offered, the host promised (DRM capset version 1)" :
+		       "pinned only, the host made no promise (DRM capset version 0)");
+
 	struct drm_virtgpu_context_set_param params[] = {
 		{ VIRTGPU_CONTEXT_PARAM_CAPSET_ID, CAPSET_DRM },
 		{ VIRTGPU_CONTEXT_PARAM_NUM_RINGS, NUM_RINGS },
