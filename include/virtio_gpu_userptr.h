@@ -12,9 +12,10 @@
 /*
  * virtio_gpu_resource_create_blob.blob_flags: set by the guest kernel (never
  * by guest user space) when it holds the pages without write access; the
- * device must not write them.
+ * device must not write them.  0x0008 and 0x0010 are left to the wire flags
+ * AMD's earlier userptr series proposed.
  */
-#define VIRTIO_GPU_BLOB_FLAG_GUEST_READONLY 0x0008
+#define VIRTIO_GPU_BLOB_FLAG_GUEST_READONLY 0x0020
 
 /*
  * Largest nr_entries QEMU accepts in one RESOURCE_CREATE_BLOB or

@@ -56,7 +56,7 @@ static const uint32_t mesa_ccmd_userptr_import = AMDGPU_CCMD_USERPTR_IMPORT;
 static struct {
    /* configuration */
    bool userptr_param_einval;  /* kernel without the series */
-   uint32_t userptr_modes;     /* VIRTGPU_PARAM_USERPTR answer */
+   uint32_t userptr_modes;     /* VIRTGPU_PARAM_RESOURCE_USERPTR answer */
    bool capset_has_userptr;    /* host advertises USERPTR_IMPORT */
    int userptr_blob_errno;     /* CREATE_BLOB(USE_USERPTR) fails */
    int resource_info_errno;    /* RESOURCE_INFO fails */
@@ -153,7 +153,7 @@ drmIoctl(int fd, unsigned long request, void *arg)
    switch (request) {
    case DRM_IOCTL_VIRTGPU_GETPARAM: {
       struct drm_virtgpu_getparam *p = arg;
-      if (p->param != VIRTGPU_PARAM_USERPTR || k.userptr_param_einval)
+      if (p->param != VIRTGPU_PARAM_RESOURCE_USERPTR || k.userptr_param_einval)
          return fail(EINVAL);
       /* The kernel writes an int: only the low 32 bits. */
       *(uint32_t *)(uintptr_t)p->value = k.userptr_modes;
@@ -338,7 +338,7 @@ case_proto_in_step(void)
    /* The grown create_blob struct. */
    CHECK(sizeof(struct drm_virtgpu_resource_create_blob) ==
          VIRTGPU_RESOURCE_CREATE_BLOB_USERPTR_SIZE);
-   CHECK(offsetof(struct drm_virtgpu_resource_create_blob, userptr) == 48);
+   CHECK(offsetof(struct drm_virtgpu_resource_create_blob, userptr) == 56);
 
    /* The capset bit sits where the host puts it: bit 1 of the word after
     * address32_hi, bit 0 being has_vm_always_valid.
@@ -387,7 +387,7 @@ case_caps_both(void)
 static void
 case_caps_old_kernel(void)
 {
-   k.userptr_param_einval = true;   /* GETPARAM 9 unknown */
+   k.userptr_param_einval = true;   /* GETPARAM 10 unknown */
    k.capset_has_userptr = true;
    amdvgpu_device_handle dev = open_device();
    CHECK(dev->vdev->userptr_modes == 0);
@@ -545,7 +545,7 @@ case_wire_pinned_readonly(void)
 
    CHECK(amdvgpu_bo_from_user_mem(dev, mem, page, AMDVGPU_USERPTR_READONLY, &bo) == 0);
    CHECK(k.blob.blob_flags == (VIRTGPU_BLOB_FLAG_USE_USERPTR |
-                               VIRTGPU_BLOB_FLAG_USERPTR_READONLY));
+                               VIRTGPU_BLOB_FLAG_USERPTR_RDONLY));
    CHECK(k.import.flags == AMDGPU_CCMD_USERPTR_READONLY);
    CHECK(amdvgpu_bo_free(dev, bo) == 0);
 

@@ -50,14 +50,17 @@
 
 #include "virtgpu_userptr_uapi.h"
 
-/* drm_virtgpu_resource_create_blob with the series' trailing userptr (the
- * kernel zero-extends or truncates to its own size, docs/design.md). */
+/* drm_virtgpu_resource_create_blob with Linux 7.2's blob_hints and pad2 and
+ * the series' trailing userptr (the kernel zero-extends or truncates to its
+ * own size, docs/design.md). */
 struct create_blob_u {
 	struct drm_virtgpu_resource_create_blob b;
+	__u32 blob_hints;
+	__u32 pad2;
 	__u64 userptr;
 };
 _Static_assert(sizeof(struct create_blob_u) == VIRTGPU_RESOURCE_CREATE_BLOB_USERPTR_SIZE,
-	       "create_blob grows by __u64 userptr");
+	       "create_blob grows by __u64 userptr after blob_hints and pad2");
 #define IOCTL_CREATE_BLOB_U \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct create_blob_u)
 
@@ -223,7 +226,7 @@ vg_open(struct conn *c)
 	uint64_t modes = 0, want = caps_has_userptr(c) ?
 		VIRTGPU_USERPTR_MODE_PINNED | VIRTGPU_USERPTR_MODE_HMM :
 		VIRTGPU_USERPTR_MODE_PINNED;
-	r = getparam(c->fd, VIRTGPU_PARAM_USERPTR, &modes);
+	r = getparam(c->fd, VIRTGPU_PARAM_RESOURCE_USERPTR, &modes);
 	if (r || modes != want) {
 		fail("guest-promise", "GETPARAM USERPTR %s 0x%llx, expected 0x%llx "
 		     "(host %s the detach promise)", r ? strerror(-r) : "=",
@@ -576,7 +579,7 @@ phase_userptr(struct stats *st)
 
 	if (setup(&s))
 		return 1;
-	r = getparam(s.c.fd, VIRTGPU_PARAM_USERPTR, &modes);
+	r = getparam(s.c.fd, VIRTGPU_PARAM_RESOURCE_USERPTR, &modes);
 	if (r || !modes) {
 		printf("SKIP rig: userptr: the guest kernel has no blob userptr "
 		       "(GETPARAM USERPTR: %s)\n", r ? strerror(-r) : "0");
@@ -686,7 +689,7 @@ phase_userptr(struct stats *st)
 		for (unsigned i = 0; i < 1024; i++)
 			rb[i] = seed4(i);
 		r = userptr_bo_ro(&s, rb, 4096, VIRTGPU_BLOB_FLAG_USE_USERPTR |
-				  VIRTGPU_BLOB_FLAG_USERPTR_READONLY | mode,
+				  VIRTGPU_BLOB_FLAG_USERPTR_RDONLY | mode,
 				  AMDGPU_CCMD_USERPTR_READONLY, &ro, &stage);
 		NEED(!r, "userptr-readonly", "%s: %d (%s)", stage, r, terr_str(r));
 		st->invalidations++;	/* its window goes at exit */
@@ -997,7 +1000,7 @@ rig_open(struct rig *g, uint64_t a_size, uint64_t ib_size, const char *phase)
 
 	if (setup(&g->s))
 		return 1;
-	r = getparam(g->s.c.fd, VIRTGPU_PARAM_USERPTR, &g->modes);
+	r = getparam(g->s.c.fd, VIRTGPU_PARAM_RESOURCE_USERPTR, &g->modes);
 	if (r || !(g->modes & VIRTGPU_USERPTR_MODE_HMM) || !caps_has_userptr(&g->s.c)) {
 		printf("SKIP rig: %s: needs HMM userptrs from the guest kernel (modes "
 		       "0x%llx) and USERPTR_IMPORT from the host (capset has_userptr %d)\n",

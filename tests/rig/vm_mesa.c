@@ -300,7 +300,7 @@ setup(struct gpu *g, int want_userptr)
 		/* What the two ends say, asked here directly. */
 		uint64_t modes = 0;
 		struct drm_virtgpu_getparam gp = {
-			.param = VIRTGPU_PARAM_USERPTR, .value = (uintptr_t)&modes,
+			.param = VIRTGPU_PARAM_RESOURCE_USERPTR, .value = (uintptr_t)&modes,
 		};
 		struct virgl_renderer_capset_drm caps = { 0 };
 		struct drm_virtgpu_get_caps gc = {

@@ -61,17 +61,24 @@ def same(where, added, names, ref):
             print(f"ok {where}: {n} {ref[n]}")
 
 
-kernel = read("linux-patch/0*.patch")
-same("linux-patch", defines(kernel, "+"), guest_names, uapi)
-same("linux-patch", defines(kernel, "+"), ["VIRTIO_GPU_BLOB_FLAG_GUEST_READONLY"], wire)
-# The struct grows by one trailing __u64 right after blob_id.
-if not re.search(r"\n[ ]\t__u64 blob_id;\n(\+\t/\*.*\*/\n)?\+\t__u64 userptr;", kernel):
-    fail("linux-patch: __u64 userptr is not added right after __u64 blob_id")
-else:
-    print("ok linux-patch: userptr follows blob_id")
+# The Linux 7.2 series and its 6.12 backport add the same UAPI; the struct
+# grows by one trailing __u64 right after 7.2's blob_hints and pad2 (the
+# backport adds those two first).
+for where in ("linux-patch", "linux-patch/6.12"):
+    kernel = read(f"{where}/0*.patch")
+    same(where, defines(kernel, "+"), guest_names, uapi)
+    same(where, defines(kernel, "+"), ["VIRTIO_GPU_BLOB_FLAG_GUEST_READONLY"], wire)
+    if not re.search(r"\n[ +]\t__u32 pad2;\n(\+\t/\*.*\*/\n)?\+\t__u64 userptr;", kernel):
+        fail(f"{where}: __u64 userptr is not added right after __u32 pad2")
+    else:
+        print(f"ok {where}: userptr follows pad2")
 
 mesa = read("patches/0*.patch")
 same("patches/", defines(mesa, "+"), guest_names, uapi)
+if not re.search(r"\n\+\t__u32 pad2;\n(\+\t/\*.*\*/\n)?\+\t__u64 userptr;", mesa):
+    fail("patches/: __u64 userptr is not added right after __u32 pad2")
+else:
+    print("ok patches/: userptr follows pad2")
 
 virgl = read("virglrenderer-patch/patches/0*.patch")
 vdefs = defines(virgl, "+")

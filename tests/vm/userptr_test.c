@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +38,9 @@
 
 #include <drm/virtgpu_drm.h>
 
-_Static_assert(sizeof(struct drm_virtgpu_resource_create_blob) == 56,
-	       "create_blob grows by __u64 userptr (48 -> 56 bytes)");
+_Static_assert(sizeof(struct drm_virtgpu_resource_create_blob) == 64 &&
+	       offsetof(struct drm_virtgpu_resource_create_blob, userptr) == 56,
+	       "create_blob grows by __u64 userptr after blob_hints and pad2");
 
 #define PAGE 4096UL
 #define MAX_ENTRIES 16384
@@ -262,7 +264,7 @@ static void t_probe(void)
 	ioctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp);
 	gp = (struct drm_virtgpu_getparam){ VIRTGPU_PARAM_3D_FEATURES, (uintptr_t)&d3 };
 	ioctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp);
-	gp = (struct drm_virtgpu_getparam){ VIRTGPU_PARAM_USERPTR, (uintptr_t)&v };
+	gp = (struct drm_virtgpu_getparam){ VIRTGPU_PARAM_RESOURCE_USERPTR, (uintptr_t)&v };
 	if (ioctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp)) {
 		fail("probe", "GETPARAM(USERPTR) failed: %s", strerror(errno));
 		return;
@@ -820,7 +822,7 @@ static void t_errno(void)
 	long held = pins_held();
 	const uint32_t U = VIRTGPU_BLOB_FLAG_USE_USERPTR;
 	const uint32_t H = VIRTGPU_BLOB_FLAG_USERPTR_HMM;
-	const uint32_t RO = VIRTGPU_BLOB_FLAG_USERPTR_READONLY;
+	const uint32_t RO = VIRTGPU_BLOB_FLAG_USERPTR_RDONLY;
 	const uint64_t G = VIRTGPU_BLOB_MEM_GUEST;
 	uintptr_t a = (uintptr_t)ok;
 
@@ -925,8 +927,8 @@ static void t_readonly(void)
 	size_t size = 4 * PAGE;
 	char *ro = map_anon(size, PROT_READ | PROT_WRITE);
 	const uint32_t flags[2] = {
-		VIRTGPU_BLOB_FLAG_USE_USERPTR | VIRTGPU_BLOB_FLAG_USERPTR_READONLY,
-		VIRTGPU_BLOB_FLAG_USE_USERPTR | VIRTGPU_BLOB_FLAG_USERPTR_READONLY |
+		VIRTGPU_BLOB_FLAG_USE_USERPTR | VIRTGPU_BLOB_FLAG_USERPTR_RDONLY,
+		VIRTGPU_BLOB_FLAG_USE_USERPTR | VIRTGPU_BLOB_FLAG_USERPTR_RDONLY |
 		VIRTGPU_BLOB_FLAG_USERPTR_HMM,
 	};
 	long held = pins_held();
@@ -967,7 +969,7 @@ static int write_param(const char *path, const char *v)
 static unsigned int userptr_modes(void)
 {
 	int v = -1;
-	struct drm_virtgpu_getparam gp = { VIRTGPU_PARAM_USERPTR, (uintptr_t)&v };
+	struct drm_virtgpu_getparam gp = { VIRTGPU_PARAM_RESOURCE_USERPTR, (uintptr_t)&v };
 
 	return ioctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp) ? 0 : v;
 }
@@ -999,7 +1001,7 @@ static void t_promise(void)
 	r_hmm = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
 		       VIRTGPU_BLOB_FLAG_USERPTR_HMM, NULL);
 	r_ro = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
-		      VIRTGPU_BLOB_FLAG_USERPTR_READONLY, NULL);
+		      VIRTGPU_BLOB_FLAG_USERPTR_RDONLY, NULL);
 	write_param(param, "Y");
 	m_on = userptr_modes();
 	t = fopen("/proc/sys/kernel/tainted", "r");

@@ -25,7 +25,7 @@
 
 /**
  * Userptr needs both ends: the guest kernel must offer a userptr mode
- * (VIRTGPU_PARAM_USERPTR) and the host must handle USERPTR_IMPORT
+ * (VIRTGPU_PARAM_RESOURCE_USERPTR) and the host must handle USERPTR_IMPORT
  * (has_userptr in the capset).  Either one alone is useless.
  */
 bool

@@ -19,7 +19,7 @@
    (VIRTGPU_USERPTR_MODE_PINNED | VIRTGPU_USERPTR_MODE_HMM)
 
 /**
- * The userptr modes the kernel offers (VIRTGPU_PARAM_USERPTR), 0 when it
+ * The userptr modes the kernel offers (VIRTGPU_PARAM_RESOURCE_USERPTR), 0 when it
  * offers none or does not know the param (kernels without blob userptr
  * return -EINVAL).
  *
@@ -32,7 +32,7 @@ vdrm_virtgpu_userptr_modes(int fd)
    /* value must be zeroed because the kernel only writes the low 32 bits */
    uint64_t value = 0;
    struct drm_virtgpu_getparam args = {
-      .param = VIRTGPU_PARAM_USERPTR,
+      .param = VIRTGPU_PARAM_RESOURCE_USERPTR,
       .value = (uintptr_t)&value,
    };
    uint32_t modes;
@@ -88,7 +88,7 @@ vdrm_virtgpu_bo_create_userptr(int fd, uint32_t modes, void *ptr, size_t size,
       return -EOPNOTSUPP;
 
    if (flags & VDRM_USERPTR_READONLY)
-      args.blob_flags |= VIRTGPU_BLOB_FLAG_USERPTR_READONLY;
+      args.blob_flags |= VIRTGPU_BLOB_FLAG_USERPTR_RDONLY;
 
    if (drmIoctl(fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB, &args)) {
       int err = errno;
