@@ -736,6 +736,67 @@ static void t_prime_export(void)
 }
 
 /*
+ * A userptr resource cannot back a framebuffer (ADDFB2: EINVAL) in either
+ * mode.  ADDFB2 needs the primary node; RESOURCE_INFO on the same handle
+ * shows the EINVAL is not an unknown handle.
+ */
+static void t_no_scanout(void)
+{
+	static const struct { const char *n; uint32_t flags; } m[2] = {
+		{ "no framebuffer from a userptr (pinned)", 0 },
+		{ "no framebuffer from a userptr (hmm)", VIRTGPU_BLOB_FLAG_USERPTR_HMM },
+	};
+	size_t size = 64 * PAGE;	/* 64x64 XRGB8888 pixels, 4 pages */
+	int render_fd = fd, card = open("/dev/dri/card0", O_RDWR | O_CLOEXEC);
+
+	if (card < 0) {
+		fail(m[0].n, "open /dev/dri/card0: %s", strerror(errno));
+		return;
+	}
+	fd = card;
+	for (int i = 0; i < 2; i++) {
+		struct drm_virtgpu_resource_create_blob c;
+		struct drm_virtgpu_resource_info info = { 0 };
+		struct drm_mode_fb_cmd2 fb = {
+			.width = 64, .height = 64,
+			.pixel_format = 0x34325258,	/* XR24, DRM_FORMAT_XRGB8888 */
+			.pitches = { 64 * 4 },
+		};
+		char *p = map_anon(size, PROT_READ | PROT_WRITE);
+		const char *n = m[i].n;
+		int r, e;
+
+		fill(p, size, 9);
+		r = create((uintptr_t)p, size,
+			   VIRTGPU_BLOB_FLAG_USE_USERPTR | m[i].flags, &c);
+		if (r) {
+			munmap(p, size);
+			fail(n, "create on card0: %s", ename(r));
+			continue;
+		}
+		fb.handles[0] = c.bo_handle;
+		e = ioctl(fd, DRM_IOCTL_MODE_ADDFB2, &fb) ? -errno : 0;
+		if (!e)
+			ioctl(fd, DRM_IOCTL_MODE_RMFB, &fb.fb_id);
+		info.bo_handle = c.bo_handle;
+		r = ioctl(fd, DRM_IOCTL_VIRTGPU_RESOURCE_INFO, &info) ? -errno : 0;
+		gem_close(c.bo_handle);
+		if (m[i].flags)
+			expect("detach", c.res_handle);
+		expect("unref", c.res_handle);
+		if (e != -EINVAL)
+			fail(n, "ADDFB2: %s, expected EINVAL", e ? ename(e) : "success");
+		else if (r || info.res_handle != c.res_handle)
+			fail(n, "RESOURCE_INFO on the handle: %s", ename(r));
+		else
+			pass(n);
+		munmap(p, size);
+	}
+	fd = render_fd;
+	close(card);
+}
+
+/*
  * Invalidations racing with submissions: a second thread keeps dropping the
  * pages (madvise(DONTNEED): DETACH, waited for) while this one submits.  The
  * ATTACH and the SUBMIT_3D are queued under the notifier lock after the
@@ -1259,6 +1320,7 @@ int main(void)
 	t_hmm_move_pages();
 	t_hmm_submit_race();
 	t_prime_export();
+	t_no_scanout();
 	t_readonly();
 	t_promise();
 	t_detach_failslab();
