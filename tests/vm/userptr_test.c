@@ -180,7 +180,7 @@ static void gem_close(uint32_t handle)
  */
 static int submit(uint32_t handle, uint32_t res)
 {
-	static const uint32_t nops[256];
+	static const uint32_t nops[4096];	/* res NOPs, res < 4096 */
 	struct drm_virtgpu_execbuffer e = {
 		.size = 4 * res,
 		.command = (uintptr_t)nops,
@@ -387,6 +387,23 @@ static void t_hmm_use_free(void)
  */
 enum act { MUNMAP, FREE_REUSE, MREMAP, DONTNEED, THP_SPLIT };
 
+/*
+ * A submission naming an HMM userptr whose range is gone fails with EFAULT
+ * and queues nothing.  Returns 0 when it did, else an error (reported).
+ */
+static int gone_submit(const char *n, const struct drm_virtgpu_resource_create_blob *c)
+{
+	int r = submit(c->bo_handle, c->res_handle);
+
+	if (r == -EFAULT)
+		return 0;
+	if (!r)
+		expect("submit", c->res_handle);
+	fail(n, "EXECBUFFER naming the gone range: %s, expected EFAULT",
+	     r ? ename(r) : "success");
+	return r ? r : -EEXIST;
+}
+
 static void t_hmm_invalidate(const char *n, enum act a)
 {
 	size_t size = a == THP_SPLIT ? (2UL << 20) : 16 * PAGE;
@@ -420,10 +437,8 @@ static void t_hmm_invalidate(const char *n, enum act a)
 	case MUNMAP:
 		munmap(p, size);
 		expect("detach", c.res_handle);
-		/* gone: stays detached, the submission still goes through */
-		r = submit(c.bo_handle, c.res_handle);
-		if (!r)
-			expect("submit", c.res_handle);
+		/* gone, and named by the submission: EFAULT, nothing queued */
+		r = gone_submit(n, &c);
 		gem_close(c.bo_handle);
 		expect("unref", c.res_handle);
 		break;
@@ -455,9 +470,7 @@ static void t_hmm_invalidate(const char *n, enum act a)
 		if (mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, q) != q)
 			return fail(n, "mremap: %s", strerror(errno));
 		expect("detach", c.res_handle);
-		r = submit(c.bo_handle, c.res_handle);	/* nothing at the old address */
-		if (!r)
-			expect("submit", c.res_handle);
+		r = gone_submit(n, &c);	/* nothing at the old address */
 		if (mremap(q, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, p) != p)
 			return fail(n, "mremap back: %s", strerror(errno));
 		if (!r)
@@ -1292,6 +1305,150 @@ static void t_memlock(void)
 		pass(n);
 }
 
+/*
+ * Every fault-injection point the userptr paths reach, failed in turn with
+ * fail-nth (slab and page allocations, sleeping ones included): an
+ * EXECBUFFER that revalidates an HMM userptr, and an munmap that
+ * invalidates one.  Each call must succeed or fail with ENOMEM or EFAULT and
+ * lose nothing: the next clean submission works, the host sees every
+ * submission while it had the pages (RACE) and every munmap's DETACH before
+ * munmap returned (EXPECT), no munmap hangs, and kmemleak (at the end)
+ * finds nothing.
+ */
+static int fail_nth(int f, long n)
+{
+	char b[24];
+	int l = snprintf(b, sizeof(b), "%ld", n);
+
+	return pwrite(f, b, l, 0) == l ? 0 : -1;
+}
+
+static long fail_nth_left(int f)
+{
+	char b[24] = { 0 };
+
+	return pread(f, b, sizeof(b) - 1, 0) > 0 ? atol(b) : -1;
+}
+
+static int fail_nth_setup(const char *v)
+{
+	static const char *const knobs[] = {
+		"/sys/kernel/debug/failslab/ignore-gfp-wait",
+		"/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait",
+		"/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem",
+	};
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)
+		r |= write_param(knobs[i], v);
+	if (!strcmp(v, "N")) {
+		r |= write_param("/sys/kernel/debug/fail_page_alloc/min-order", "0");
+		r |= write_param("/sys/kernel/debug/failslab/verbose", "0");
+		r |= write_param("/sys/kernel/debug/fail_page_alloc/verbose", "0");
+	}
+	return r;
+}
+
+static void t_fail_nth(void)
+{
+	const char *ns = "every allocation of a revalidating EXECBUFFER failed in turn";
+	const char *nm = "every allocation of an invalidating munmap failed in turn";
+	size_t size = 16 * PAGE;
+	struct drm_virtgpu_resource_create_blob c;
+	int f, r, bad = 0, first = 0, injected = 0, clean_bad = 0, ok = 0;
+	long nth, left = 0;
+	char path[64], *p;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth",
+		 (long)syscall(SYS_gettid));
+	f = open(path, O_RDWR);
+	if (f < 0 || fail_nth_setup("N")) {
+		fail(ns, "not covered: %s or the fail_page_alloc knobs missing", path);
+		return;
+	}
+
+	p = map_anon(size, PROT_READ | PROT_WRITE);
+	fill(p, size, 6);
+	r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+		   VIRTGPU_BLOB_FLAG_USERPTR_HMM, &c);
+	if (r) {
+		fail(ns, "create: %s", ename(r));
+		goto out;
+	}
+	for (nth = 1; nth <= 4000; nth++) {
+		madvise(p, size, MADV_DONTNEED);	/* detached again */
+		fail_nth(f, nth);
+		r = submit(c.bo_handle, c.res_handle);
+		left = fail_nth_left(f);
+		fail_nth(f, 0);
+		if (!r) {
+			ok++;
+		} else if (r == -ENOMEM || r == -EFAULT) {
+			injected++;
+		} else if (!bad++) {
+			first = r;
+		}
+		r = submit(c.bo_handle, c.res_handle);	/* nothing lost */
+		if (r)
+			clean_bad++;
+		else
+			ok++;
+		if (left)
+			break;	/* the whole call ran without reaching point nth */
+	}
+	gem_close(c.bo_handle);
+	printf("RACE %u %d\n", c.res_handle, ok);
+	printf("fail-nth EXECBUFFER: %ld points, %d failed calls\n", nth - 1, injected);
+	if (!left)
+		fail(ns, "more than 4000 fault-injection points");
+	else if (bad)
+		fail(ns, "%d calls failed with another errno, the first %s", bad, ename(first));
+	else if (clean_bad)
+		fail(ns, "%d clean submissions after an injected failure failed", clean_bad);
+	else if (!injected)
+		fail(ns, "not covered: no injected failure reached the caller");
+	else
+		pass(ns);
+
+	/* the invalidation: the notifier allocates nothing; munmap may */
+	bad = injected = 0;
+	for (nth = 1; nth <= 400; nth++) {
+		p = map_anon(size, PROT_READ | PROT_WRITE);
+		fill(p, size, 8);
+		r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+			   VIRTGPU_BLOB_FLAG_USERPTR_HMM, &c);
+		if (r) {
+			fail(nm, "create: %s", ename(r));
+			goto out;
+		}
+		fail_nth(f, nth);
+		r = munmap(p, size) ? -errno : 0;
+		left = fail_nth_left(f);
+		fail_nth(f, 0);
+		if (r == -ENOMEM) {
+			injected++;
+			r = munmap(p, size) ? -errno : 0;
+		}
+		if (r && !bad++)
+			first = r;
+		expect("detach", c.res_handle);
+		gem_close(c.bo_handle);
+		expect("unref", c.res_handle);
+		if (left)
+			break;
+	}
+	printf("fail-nth munmap: %ld points, %d failed calls\n", nth - 1, injected);
+	if (!left)
+		fail(nm, "more than 400 fault-injection points");
+	else if (bad)
+		fail(nm, "munmap failed: %s", ename(first));
+	else
+		pass(nm);
+out:
+	fail_nth_setup("Y");
+	close(f);
+}
+
 int main(void)
 {
 	long start_held;
@@ -1327,6 +1484,7 @@ int main(void)
 	t_errno();
 	t_too_many_runs();
 	t_memlock();
+	t_fail_nth();
 	close(fd);
 	if (pins_settle(start_held) != start_held)
 		fail("pinned pages released", "%ld pins still held",
