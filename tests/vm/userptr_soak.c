@@ -7,11 +7,13 @@
  *  - reclaim to swap: /init puts this process in a memory cgroup whose
  *    limit is below what it touches (the buffers plus a ballast), with a
  *    virtio-blk swap disk, so direct reclaim pages userptr pages out;
- *  - NUMA balancing across the VM's two nodes (hinting faults unmap the
- *    pages, migrations move them);
+ *  - NUMA balancing across the VM's two nodes: the buffers are filled on
+ *    node 0 while the soak runs on node 1's CPU, so hinting faults unmap
+ *    the pages and NUMA balancing migrates them over;
  *  - KSM: half of the buffers are mergeable, identical and registered
  *    read-only, so ksmd merges their pages under the registration;
- *  - THP "always" with khugepaged scanning fast and proactive compaction.
+ *  - THP "always" with khugepaged scanning fast, proactive compaction and
+ *    a full compaction every 2 s (vm.compact_memory).
  *
  * A submitter thread submits each buffer in turn (each carries res virgl
  * NOPs, so QEMU's trace tells which resource it was for) while the main
@@ -29,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +39,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -125,6 +129,25 @@ static char *map_aligned(size_t size)
 	return (char *)a;
 }
 
+/* new pages of [p, p + len) on @node, or anywhere (MPOL_DEFAULT) for -1 */
+static int bind_node(void *p, size_t len, int node)
+{
+	unsigned long mask = node < 0 ? 0 : 1UL << node;
+
+	return syscall(SYS_mbind, p, len, node < 0 ? 0 : 2 /* MPOL_BIND */,
+		       node < 0 ? NULL : &mask, node < 0 ? 0 : 8 * sizeof(mask), 0);
+}
+
+static void compact_memory(void)
+{
+	FILE *f = fopen("/proc/sys/vm/compact_memory", "w");
+
+	if (f) {
+		fputs("1", f);
+		fclose(f);
+	}
+}
+
 static int create(struct buf *b)
 {
 	struct drm_virtgpu_resource_create_blob c = {
@@ -212,6 +235,7 @@ static const struct source {
 	{ "NUMA migrations (numa_pages_migrated)", "numa_pages_migrated", 0 },
 	{ "THP collapse (thp_collapse_alloc)", "thp_collapse_alloc", 0 },
 	{ "compaction (compact_migrate_scanned)", "compact_migrate_scanned", 0 },
+	{ "page migrations (pgmigrate_success)", "pgmigrate_success", 0 },
 	{ "KSM merges (full_scans with pages_sharing)", "/sys/kernel/mm/ksm/full_scans", 1 },
 };
 
@@ -229,7 +253,17 @@ int main(int argc, char **argv)
 	pthread_t t;
 	uint32_t maxres = 0;
 
+	cpu_set_t cpus;
+	double last_compact;
+
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* run on node 1 (the VM's CPU 1) while the buffers start on node 0 */
+	CPU_ZERO(&cpus);
+	CPU_SET(1, &cpus);
+	if (sched_setaffinity(0, sizeof(cpus), &cpus)) {
+		fail("setup", "run on CPU 1: %s", strerror(errno));
+		return 1;
+	}
 	fd = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		fail("open", "/dev/dri/renderD128: %s", strerror(errno));
@@ -240,8 +274,8 @@ int main(int argc, char **argv)
 
 		b->mergeable = i & 1;
 		b->p = map_aligned(BUF_SIZE);
-		if (!b->p) {
-			fail("setup", "mmap: %s", strerror(errno));
+		if (!b->p || bind_node(b->p, BUF_SIZE, 0)) {
+			fail("setup", "mmap on node 0: %s", strerror(errno));
 			return 1;
 		}
 		if (b->mergeable) {
@@ -254,6 +288,8 @@ int main(int argc, char **argv)
 			fail("setup", "create HMM userptr %d: %s", i, strerror(errno));
 			return 1;
 		}
+		/* from now on NUMA balancing may move the pages to node 1 */
+		bind_node(b->p, BUF_SIZE, -1);
 		if (b->res > maxres)
 			maxres = b->res;
 	}
@@ -271,8 +307,12 @@ int main(int argc, char **argv)
 		fail("setup", "pthread_create");
 		return 1;
 	}
-	t0 = now();
+	t0 = last_compact = now();
 	while (now() - t0 < seconds) {
+		if (now() - last_compact >= 2) {
+			compact_memory();
+			last_compact = now();
+		}
 		for (int i = 0; i < NBUF; i++) {
 			if (bufs[i].mergeable)
 				bad_merge += !check_mergeable(bufs[i].p);
