@@ -26,6 +26,11 @@
  * did not move the pages proves nothing.
  *
  *   userptr_soak [seconds]          (default 30)
+ *   userptr_soak seconds SOURCE     the cost of one source: /init turns on
+ *                                   only SOURCE (quiet, swap, numa, ksm, thp,
+ *                                   compact); prints the submission rate as
+ *                                   "BENCH soak-rate SOURCE ..." and fails
+ *                                   on data or submissions only
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -63,12 +68,13 @@ static volatile int stop;
 static long submit_failures, first_failure;
 static uint32_t *nops;
 static int failures;
+static const char *tag = "soak";
 
 static void fail(const char *name, const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("FAIL vm: soak: %s: ", name);
+	printf("FAIL vm: %s: %s: ", tag, name);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -246,7 +252,11 @@ static long source_value(const struct source *s)
 
 int main(int argc, char **argv)
 {
-	double seconds = argc > 1 ? atof(argv[1]) : 30, t0;
+	double seconds = argc > 1 ? atof(argv[1]) : 30, t0, elapsed;
+	const char *only = argc > 2 ? argv[2] : NULL;
+	int compact = !only || !strcmp(only, "compact");
+	long submits = 0;
+	char tagbuf[32];
 	long before[sizeof(sources) / sizeof(sources[0])];
 	long rounds = 0, bad = 0, bad_merge = 0, sharing_max = 0;
 	char *ballast;
@@ -257,6 +267,10 @@ int main(int argc, char **argv)
 	double last_compact;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (only) {
+		snprintf(tagbuf, sizeof(tagbuf), "soak %s", only);
+		tag = tagbuf;
+	}
 	/* run on node 1 (the VM's CPU 1) while the buffers start on node 0 */
 	CPU_ZERO(&cpus);
 	CPU_SET(1, &cpus);
@@ -309,7 +323,7 @@ int main(int argc, char **argv)
 	}
 	t0 = last_compact = now();
 	while (now() - t0 < seconds) {
-		if (now() - last_compact >= 2) {
+		if (compact && now() - last_compact >= 2) {
 			compact_memory();
 			last_compact = now();
 		}
@@ -328,6 +342,7 @@ int main(int argc, char **argv)
 	}
 	stop = 1;
 	pthread_join(t, NULL);
+	elapsed = now() - t0;
 
 	for (int i = 0; i < NBUF; i++) {
 		struct drm_gem_close c = { .handle = bufs[i].handle };
@@ -336,18 +351,25 @@ int main(int argc, char **argv)
 		printf("RACE %u %ld\n", bufs[i].res, bufs[i].submits);
 	}
 
-	printf("soak: %.0f s, %ld rounds", now() - t0, rounds - 1);
-	for (int i = 0; i < NBUF; i++)
+	printf("soak%s%s: %.0f s, %ld rounds", only ? " " : "", only ? only : "",
+	       elapsed, rounds - 1);
+	for (int i = 0; i < NBUF; i++) {
 		printf(", res %u %ld submissions", bufs[i].res, bufs[i].submits);
+		submits += bufs[i].submits;
+	}
 	printf("\n");
 	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
 		long d = source_value(&sources[i]) - before[i];
 
-		printf("BENCH soak source %s: %ld in %.0f s\n", sources[i].name, d, seconds);
-		if (d <= 0 || (sources[i].ksm && !sharing_max))
+		printf("BENCH soak%s%s source %s: %ld in %.0f s\n", only ? " " : "",
+		       only ? only : "", sources[i].name, d, elapsed);
+		if (!only && (d <= 0 || (sources[i].ksm && !sharing_max)))
 			fail("sources", "%s: not covered (no activity during the soak)",
 			     sources[i].name);
 	}
+	if (only)
+		printf("BENCH soak-rate %s %.1f submissions/s %.2f rounds/s\n", only,
+		       submits / elapsed, (rounds - 1) / elapsed);
 	if (submit_failures)
 		fail("submissions", "%ld failed, the first with %s", submit_failures,
 		     strerror(-first_failure));
@@ -358,7 +380,10 @@ int main(int argc, char **argv)
 		if (bufs[i].submits < 10)
 			fail("submissions", "res %u: only %ld submissions", bufs[i].res,
 			     bufs[i].submits);
-	if (!failures)
+	if (!failures && only)
+		printf("PASS vm: soak %s: %d HMM userptrs submitted, data checked\n",
+		       only, NBUF);
+	else if (!failures)
 		printf("PASS vm: soak: %d HMM userptrs submitted under reclaim, swap, "
 		       "NUMA balancing, KSM, THP and compaction (%ld rounds, data checked)\n",
 		       NBUF, rounds - 1);
