@@ -939,6 +939,11 @@ static void t_errno(void)
 		B("USE_USERPTR with blob_id", -EINVAL, .blob_flags = U, .blob_id = 1),
 		B("USE_USERPTR with cmd_size", -EINVAL, .blob_flags = U, .cmd_size = 4,
 		  .cmd = a),
+		/* reserved for userptr blobs, as blob_hints means nothing to one */
+		B("USE_USERPTR with pad", -EINVAL, .blob_flags = U, .pad = 1),
+		B("USE_USERPTR with blob_hints", -EINVAL, .blob_flags = U,
+		  .blob_hints = DRM_VIRTGPU_BLOB_FLAG_HINT_DEFER_MAPPING),
+		B("USE_USERPTR with pad2", -EINVAL, .blob_flags = U, .pad2 = 1),
 		B("userptr 0", -EINVAL, .blob_flags = U, .userptr = 0),
 		B("userptr unaligned", -EINVAL, .blob_flags = U, .userptr = a + 8),
 		B("size unaligned", -EINVAL, .blob_flags = U, .size = size - 8),
