@@ -695,6 +695,27 @@ static void t_hmm_move_pages(void)
 	munmap(p, size);
 }
 
+/* a filled anonymous buffer made a userptr; NULL, reported, on failure */
+static char *filled_userptr(const char *n, size_t size, unsigned char v,
+			    uint32_t flags, struct drm_virtgpu_resource_create_blob *c)
+{
+	char *p = map_anon(size, PROT_READ | PROT_WRITE);
+	int r;
+
+	if (!p) {
+		fail(n, "mmap: %s", strerror(errno));
+		return NULL;
+	}
+	fill(p, size, v);
+	r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR | flags, c);
+	if (r) {
+		munmap(p, size);
+		fail(n, "create: %s", ename(r));
+		return NULL;
+	}
+	return p;
+}
+
 /*
  * Prime export of a userptr resource is refused (EPERM, as amdgpu does for
  * its userptr BOs) in both modes, and leaves the resource as it was.
@@ -710,19 +731,13 @@ static void t_prime_export(void)
 	for (int i = 0; i < 2; i++) {
 		struct drm_virtgpu_resource_create_blob c;
 		struct drm_prime_handle ph = { .flags = DRM_CLOEXEC | DRM_RDWR };
-		char *p = map_anon(size, PROT_READ | PROT_WRITE);
 		long held = pins_held();
 		const char *n = m[i].n;
+		char *p = filled_userptr(n, size, 7, m[i].flags, &c);
 		int r, e;
 
-		fill(p, size, 7);
-		r = create((uintptr_t)p, size,
-			   VIRTGPU_BLOB_FLAG_USE_USERPTR | m[i].flags, &c);
-		if (r) {
-			munmap(p, size);
-			fail(n, "create: %s", ename(r));
+		if (!p)
 			continue;
-		}
 		ph.handle = c.bo_handle;
 		e = ioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &ph) ? -errno : 0;
 		if (!e)
@@ -773,18 +788,12 @@ static void t_no_scanout(void)
 			.pixel_format = 0x34325258,	/* XR24, DRM_FORMAT_XRGB8888 */
 			.pitches = { 64 * 4 },
 		};
-		char *p = map_anon(size, PROT_READ | PROT_WRITE);
 		const char *n = m[i].n;
+		char *p = filled_userptr(n, size, 9, m[i].flags, &c);
 		int r, e;
 
-		fill(p, size, 9);
-		r = create((uintptr_t)p, size,
-			   VIRTGPU_BLOB_FLAG_USE_USERPTR | m[i].flags, &c);
-		if (r) {
-			munmap(p, size);
-			fail(n, "create on card0: %s", ename(r));
+		if (!p)
 			continue;
-		}
 		fb.handles[0] = c.bo_handle;
 		e = ioctl(fd, DRM_IOCTL_MODE_ADDFB2, &fb) ? -errno : 0;
 		if (!e)
