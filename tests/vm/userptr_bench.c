@@ -7,6 +7,8 @@
  *    which returns only after the host answered DETACH_BACKING, against a
  *    munmap of the same range unregistered and against a no-op round trip
  *    through the control queue (an empty EXECBUFFER and a wait on its BO);
+ *  - one munmap over many small HMM userptrs, against as many invalidate
+ *    round trips: the kernel sends their detaches together;
  *  - registering 256 MiB in pinned and in HMM mode, against memcpy of
  *    256 MiB.
  *
@@ -72,6 +74,8 @@ static void *map(size_t size)
 
 #define REPS 20
 
+static double invalidate_us;	/* one invalidate round trip, from bench_invalidate() */
+
 static void bench_invalidate(void)
 {
 	const size_t size = 2UL << 20;
@@ -114,9 +118,42 @@ static void bench_invalidate(void)
 		}
 		gem_close(nh);
 	}
+	invalidate_us = reg / REPS;
 	printf("BENCH invalidate: munmap of a registered 2 MiB HMM range %.0f us, unregistered %.0f us, no-op submit+wait round trip %.0f us (mean of %d); ratio %.2f x no-op round trip, %.2f x plain munmap\n",
 	       reg / REPS, unreg / REPS, noop / REPS, REPS,
 	       noop > 0 ? reg / noop : 0.0, unreg > 0 ? reg / unreg : 0.0);
+}
+
+/* one munmap over N one-page HMM userptrs side by side */
+static void bench_many(void)
+{
+	enum { N = 1000 };
+	static uint32_t h[N];
+	char *p = map((size_t)N * 4096);
+	double t, all;
+	int n = 0;
+
+	if (!p) {
+		printf("BENCH many: not enough guest memory\n");
+		return;
+	}
+	while (n < N && !create(p + (size_t)n * 4096, 4096,
+				VIRTGPU_BLOB_FLAG_USERPTR_HMM, &h[n]))
+		n++;
+	if (n < N) {
+		printf("BENCH many: registered only %d of %d\n", n, N);
+		munmap(p, (size_t)N * 4096);
+		goto out;
+	}
+	t = now_us();
+	munmap(p, (size_t)N * 4096);	/* waits for all N DETACH answers */
+	all = now_us() - t;
+	printf("BENCH many: one munmap over %d one-page HMM userptrs %.1f ms, %.0f us per userptr; ratio %.3f x %d invalidate round trips\n",
+	       N, all / 1e3, all / N,
+	       invalidate_us > 0 ? all / (N * invalidate_us) : 0.0, N);
+out:
+	while (n--)
+		gem_close(h[n]);
 }
 
 static void bench_register(void)
@@ -162,6 +199,7 @@ int main(void)
 		return 1;
 	}
 	bench_invalidate();
+	bench_many();
 	bench_register();
 	close(fd);
 	return 0;

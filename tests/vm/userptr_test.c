@@ -557,9 +557,28 @@ static void t_hmm_fork_cow(void)
  * Revalidation does not need the submission to name the resource: the
  * creator's next EXECBUFFER re-attaches every invalidated userptr it made.
  */
-static void t_hmm_reval_by_file(void)
+/* a submission with no BO list: @res virgl NOPs, as submit() */
+static int submit_unlisted(uint32_t res)
 {
-	const char *n = "hmm revalidated by an unrelated EXECBUFFER";
+	static const uint32_t nops[4096];
+	struct drm_virtgpu_execbuffer e = {
+		.size = 4 * res,
+		.command = (uintptr_t)nops,
+		.fence_fd = -1,
+	};
+
+	return ioctl(fd, DRM_IOCTL_VIRTGPU_EXECBUFFER, &e) ? -errno : 0;
+}
+
+/*
+ * A submission that names BOs revalidates only the HMM userptrs it names;
+ * one that names none may use any of its file's, so it revalidates them
+ * all.  The host trace shows no ATTACH of a after the submission naming b
+ * (tests/vm/run compares each resource's commands exactly).
+ */
+static void t_hmm_reval_by_list(void)
+{
+	const char *n = "hmm revalidated by the BO list, or all without one";
 	size_t size = 8 * PAGE;
 	struct drm_virtgpu_resource_create_blob a, b;
 	char *pa = map_anon(size, PROT_READ | PROT_WRITE);
@@ -577,15 +596,20 @@ static void t_hmm_reval_by_file(void)
 	if (madvise(pa, size, MADV_DONTNEED))
 		return fail(n, "madvise: %s", strerror(errno));
 	expect("detach", a.res_handle);
-	r = submit(b.bo_handle, b.res_handle);	/* names b only */
+	r = submit(b.bo_handle, b.res_handle);	/* names b only: a stays */
 	if (!r) {
-		expect("attach", a.res_handle);
 		expect("submit", b.res_handle);
-		order("detach", a.res_handle, "attach", a.res_handle);
-		order("attach", a.res_handle, "submit", b.res_handle);
+		/* no list: a is attached again before it */
+		r = submit_unlisted(a.res_handle);
+		if (!r) {
+			expect("attach", a.res_handle);
+			expect("submit", a.res_handle);
+			order("submit", b.res_handle, "attach", a.res_handle);
+		}
 	}
 	gem_close(a.bo_handle);
-	expect("detach", a.res_handle);
+	if (!r)
+		expect("detach", a.res_handle);
 	expect("unref", a.res_handle);
 	gem_close(b.bo_handle);
 	expect("detach", b.res_handle);
@@ -596,6 +620,73 @@ static void t_hmm_reval_by_file(void)
 		pass(n);
 	munmap(pa, size);
 	munmap(pb, size);
+}
+
+/*
+ * A userptr's pages belong to its creator's process: another file must not
+ * get a handle to it, here through a flink name on the primary node.
+ */
+static void t_open_other_file(void)
+{
+	const char *n = "another file cannot open a userptr";
+	size_t size = 4 * PAGE;
+	int card = open("/dev/dri/card0", O_RDWR | O_CLOEXEC);
+	int other = open("/dev/dri/card0", O_RDWR | O_CLOEXEC);
+	struct drm_virtgpu_resource_create_blob c = {
+		.blob_mem = VIRTGPU_BLOB_MEM_GUEST,
+		.blob_flags = VIRTGPU_BLOB_FLAG_USE_USERPTR,
+		.size = size,
+	};
+	struct drm_gem_flink fl = { 0 };
+	struct drm_gem_open op = { 0 };
+	struct drm_auth auth = { 0 };
+	char *p = map_anon(size, PROT_READ | PROT_WRITE);
+	int r = 0;
+
+	if (card < 0 || other < 0 || !p) {
+		fail(n, "open card0: %s", strerror(errno));
+		goto out;
+	}
+	fill(p, size, 7);
+	c.userptr = (uintptr_t)p;
+	if (ioctl(card, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB, &c)) {
+		fail(n, "create on card0: %s", strerror(errno));
+		goto out;
+	}
+	printf("EXPECT create:%llu %u\n", (unsigned long long)size, c.res_handle);
+	fl.handle = c.bo_handle;
+	/* card is the master; it authenticates the other file */
+	if (ioctl(card, DRM_IOCTL_GEM_FLINK, &fl) ||
+	    ioctl(other, DRM_IOCTL_GET_MAGIC, &auth) ||
+	    ioctl(card, DRM_IOCTL_AUTH_MAGIC, &auth)) {
+		fail(n, "flink/auth: %s", strerror(errno));
+	} else {
+		op.name = fl.name;
+		r = ioctl(other, DRM_IOCTL_GEM_OPEN, &op) ? -errno : 0;
+		if (r == -EPERM)
+			pass(n);
+		else
+			fail(n, "GEM_OPEN from another file: %s, expected EPERM",
+			     ename(r));
+	}
+	if (!r && op.handle) {
+		struct drm_gem_close cl = { .handle = op.handle };
+
+		ioctl(other, DRM_IOCTL_GEM_CLOSE, &cl);
+	}
+	{
+		struct drm_gem_close cl = { .handle = c.bo_handle };
+
+		ioctl(card, DRM_IOCTL_GEM_CLOSE, &cl);
+	}
+	expect("unref", c.res_handle);
+out:
+	if (card >= 0)
+		close(card);
+	if (other >= 0)
+		close(other);
+	if (p)
+		munmap(p, size);
 }
 
 /* file-backed memory: a shared memfd mapping, truncated and grown again */
@@ -917,6 +1008,7 @@ static void t_errno(void)
 	char *hole = map_anon(size, PROT_READ | PROT_WRITE);
 	char *ro = map_anon(size, PROT_READ | PROT_WRITE);
 	char *part = map_anon(2 * size, PROT_READ | PROT_WRITE);
+	char *wo = map_anon(size, PROT_READ | PROT_WRITE);
 	long held = pins_held();
 	const uint32_t U = VIRTGPU_BLOB_FLAG_USE_USERPTR;
 	const uint32_t H = VIRTGPU_BLOB_FLAG_USERPTR_HMM;
@@ -927,6 +1019,8 @@ static void t_errno(void)
 	fill(ok, size, 1);
 	fill(ro, size, 1);
 	mprotect(ro, size, PROT_READ);
+	fill(wo, size, 1);
+	mprotect(wo, size, PROT_WRITE);	/* populated, but not readable */
 	munmap(hole, size);
 	fill(part, size, 1);
 	munmap(part + size, size);	/* [part, part + size) mapped, then a hole */
@@ -974,10 +1068,17 @@ static void t_errno(void)
 		  .userptr = (uintptr_t)part, .size = 2 * size),
 		B("range partly mapped (hmm)", -EFAULT, .blob_flags = U | H,
 		  .userptr = (uintptr_t)part, .size = 2 * size),
-		B("write to read-only mapping (pinned)", -EFAULT, .blob_flags = U,
+		/* both modes answer as hmm_range_fault() does */
+		B("write to read-only mapping (pinned)", -EPERM, .blob_flags = U,
 		  .userptr = (uintptr_t)ro),
 		B("write to read-only mapping (hmm)", -EPERM, .blob_flags = U | H,
 		  .userptr = (uintptr_t)ro),
+		B("PROT_WRITE-only mapping (pinned)", -EFAULT, .blob_flags = U,
+		  .userptr = (uintptr_t)wo),
+		B("PROT_WRITE-only mapping (hmm)", -EFAULT, .blob_flags = U | H,
+		  .userptr = (uintptr_t)wo),
+		B("PROT_WRITE-only mapping, RDONLY (pinned)", -EFAULT,
+		  .blob_flags = U | RO, .userptr = (uintptr_t)wo),
 	};
 #undef B
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1022,6 +1123,7 @@ static void t_errno(void)
 	}
 	munmap(ok, size);
 	munmap(ro, size);
+	munmap(wo, size);
 	munmap(part, size);
 }
 
@@ -1504,7 +1606,8 @@ int main(void)
 	t_hmm_invalidate("hmm madvise(DONTNEED)", DONTNEED);
 	t_hmm_invalidate("hmm THP split", THP_SPLIT);
 	t_hmm_fork_cow();
-	t_hmm_reval_by_file();
+	t_hmm_reval_by_list();
+	t_open_other_file();
 	t_hmm_memfd_truncate();
 	t_hmm_move_pages();
 	t_hmm_submit_race();
