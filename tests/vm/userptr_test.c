@@ -235,6 +235,20 @@ static long phys_runs(const void *p, size_t size)
 	return runs;
 }
 
+/* page frame of @p, or 0 when not present (root sees the frame) */
+static uint64_t pfn_of(const void *p)
+{
+	int pm = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t e = 0;
+
+	if (pm < 0)
+		return 0;
+	if (pread(pm, &e, 8, (uintptr_t)p / PAGE * 8) != 8 || !(e & (1ULL << 63)))
+		e = 0;
+	close(pm);
+	return e & ((1ULL << 55) - 1);
+}
+
 static const char *ename(int e)
 {
 	static char buf[32];
@@ -319,6 +333,47 @@ static void t_pinned_use_free(void)
 	else
 		pass(n);
 	free(p);
+}
+
+/*
+ * Pinned read-only over memory the process has not written yet: the pins
+ * must be the pages the process's writes then go to, not the shared zero
+ * page that a plain read-only pin takes (each write would then move the
+ * process to a new page while the host keeps zeros).
+ */
+static void t_pinned_rdonly_untouched(void)
+{
+	const char *n = "pinned read-only over untouched memory pins the pages written next";
+	size_t size = 4 * PAGE;
+	struct drm_virtgpu_resource_create_blob c;
+	char *p = map_anon(size, PROT_READ | PROT_WRITE);
+	uint64_t before[4];
+	int r, bad = 0;
+
+	if (!p)
+		return fail(n, "mmap");
+	r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+		   VIRTGPU_BLOB_FLAG_USERPTR_RDONLY, &c);
+	if (r) {
+		munmap(p, size);
+		return fail(n, "create: %s", ename(r));
+	}
+	for (int i = 0; i < 4; i++)
+		before[i] = pfn_of(p + i * PAGE);
+	fill(p, size, 0x33);
+	for (int i = 0; i < 4; i++) {
+		if (!before[i] || before[i] != pfn_of(p + i * PAGE) ||
+		    (i && before[i] == before[0]))
+			bad++;
+	}
+	gem_close(c.bo_handle);
+	expect("unref", c.res_handle);
+	if (bad)
+		fail(n, "%d of 4 pages moved on the first write (frames %#llx %#llx ...)",
+		     bad, (unsigned long long)before[0], (unsigned long long)before[1]);
+	else
+		pass(n);
+	munmap(p, size);
 }
 
 static void t_pinned_survives_munmap(void)
@@ -1599,6 +1654,7 @@ int main(void)
 		return 1;
 	t_pinned_use_free();
 	t_pinned_survives_munmap();
+	t_pinned_rdonly_untouched();
 	t_hmm_use_free();
 	t_hmm_invalidate("hmm munmap", MUNMAP);
 	t_hmm_invalidate("hmm free and reuse", FREE_REUSE);
