@@ -33,6 +33,14 @@
 #define VIRTGPU_BLOB_FLAG_USERPTR_HMM      0x0020	/* HMM mode, else pinned */
 
 /*
+ * Only the creating drm_file may use a userptr resource (GEM_OPEN of its
+ * flink name from another file: EPERM).  HMM mode pins nothing: the pages
+ * follow the process's mm, and the file's EXECBUFFERs give the device the
+ * current ones.  An EXECBUFFER that lists BOs must list every HMM userptr
+ * it uses; one that lists none may use all of its file's.
+ */
+
+/*
  * struct drm_virtgpu_resource_create_blob grows by one trailing field
  * after Linux 7.2's blob_hints and pad2 (56 -> 64 bytes; the 6.12 backport
  * takes 7.2's layout first); DRM zero-extends older callers' structs, so

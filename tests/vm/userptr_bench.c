@@ -74,6 +74,21 @@ static void *map(size_t size)
 
 #define REPS 20
 
+/* an empty submission naming @h, then a wait for its fence */
+static void noop_round_trip(uint32_t h)
+{
+	struct drm_virtgpu_execbuffer e = {
+		.bo_handles = (uintptr_t)&h,
+		.num_bo_handles = 1,
+		.fence_fd = -1,
+	};
+	struct drm_virtgpu_3d_wait w = { .handle = h };
+
+	ioctl(fd, DRM_IOCTL_VIRTGPU_EXECBUFFER, &e);
+	while (ioctl(fd, DRM_IOCTL_VIRTGPU_WAIT, &w) && errno == EBUSY)
+		;
+}
+
 static double invalidate_us;	/* one invalidate round trip, from bench_invalidate() */
 
 static void bench_invalidate(void)
@@ -103,17 +118,8 @@ static void bench_invalidate(void)
 	/* no-op round trip: empty submission, then wait for its fence */
 	if (np && !create(np, 4096, 0, &nh)) {
 		for (int i = 0; i < REPS; i++) {
-			struct drm_virtgpu_execbuffer e = {
-				.bo_handles = (uintptr_t)&nh,
-				.num_bo_handles = 1,
-				.fence_fd = -1,
-			};
-			struct drm_virtgpu_3d_wait w = { .handle = nh };
-
 			t = now_us();
-			ioctl(fd, DRM_IOCTL_VIRTGPU_EXECBUFFER, &e);
-			while (ioctl(fd, DRM_IOCTL_VIRTGPU_WAIT, &w) && errno == EBUSY)
-				;
+			noop_round_trip(nh);
 			noop += now_us() - t;
 		}
 		gem_close(nh);
@@ -124,22 +130,35 @@ static void bench_invalidate(void)
 	       noop > 0 ? reg / noop : 0.0, unreg > 0 ? reg / unreg : 0.0);
 }
 
-/* one munmap over N one-page HMM userptrs side by side */
+static int create_many(char *p, uint32_t *h, int n)
+{
+	int i = 0;
+
+	while (i < n && !create(p + (size_t)i * 4096, 4096,
+				VIRTGPU_BLOB_FLAG_USERPTR_HMM, &h[i]))
+		i++;
+	return i;
+}
+
+/*
+ * One munmap over N one-page HMM userptrs side by side; then closing N
+ * attached ones, timed up to a no-op round trip queued behind their
+ * detaches.
+ */
 static void bench_many(void)
 {
 	enum { N = 1000 };
 	static uint32_t h[N];
 	char *p = map((size_t)N * 4096);
-	double t, all;
-	int n = 0;
+	double t, all, closing;
+	uint32_t nh;
+	int n;
 
 	if (!p) {
 		printf("BENCH many: not enough guest memory\n");
 		return;
 	}
-	while (n < N && !create(p + (size_t)n * 4096, 4096,
-				VIRTGPU_BLOB_FLAG_USERPTR_HMM, &h[n]))
-		n++;
+	n = create_many(p, h, N);
 	if (n < N) {
 		printf("BENCH many: registered only %d of %d\n", n, N);
 		munmap(p, (size_t)N * 4096);
@@ -154,6 +173,23 @@ static void bench_many(void)
 out:
 	while (n--)
 		gem_close(h[n]);
+
+	p = map((size_t)N * 4096);
+	if (!p || create(p, 4096, 0, &nh)) {
+		printf("BENCH many: closing: could not register\n");
+		return;
+	}
+	n = create_many(p, h, N);
+	t = now_us();
+	while (n--)
+		gem_close(h[n]);
+	noop_round_trip(nh);
+	closing = now_us() - t;
+	printf("BENCH many: closing %d attached one-page HMM userptrs, then a no-op round trip: %.1f ms, %.0f us per userptr; ratio %.3f x %d invalidate round trips\n",
+	       N, closing / 1e3, closing / N,
+	       invalidate_us > 0 ? closing / (N * invalidate_us) : 0.0, N);
+	gem_close(nh);
+	munmap(p, (size_t)N * 4096);
 }
 
 static void bench_register(void)

@@ -347,6 +347,7 @@ static void t_pinned_rdonly_untouched(void)
 	size_t size = 4 * PAGE;
 	struct drm_virtgpu_resource_create_blob c;
 	char *p = map_anon(size, PROT_READ | PROT_WRITE);
+	long held = pins_held();
 	uint64_t before[4];
 	int r, bad = 0;
 
@@ -371,6 +372,8 @@ static void t_pinned_rdonly_untouched(void)
 	if (bad)
 		fail(n, "%d of 4 pages moved on the first write (frames %#llx %#llx ...)",
 		     bad, (unsigned long long)before[0], (unsigned long long)before[1]);
+	else if (pins_settle(held) != held)
+		fail(n, "pins not released after close (%ld held)", pins_held() - held);
 	else
 		pass(n);
 	munmap(p, size);
