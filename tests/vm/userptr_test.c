@@ -338,8 +338,9 @@ static void t_pinned_use_free(void)
 /*
  * Pinned read-only over memory the process has not written yet: the pins
  * must be the pages the process's writes then go to, not the shared zero
- * page that a plain read-only pin takes (each write would then move the
- * process to a new page while the host keeps zeros).
+ * page (each write would then move the process to a new page while the
+ * host keeps zeros).  GUP unshares for FOLL_LONGTERM since Linux 6.2; this
+ * guards the "register, then fill" order of CL_MEM_USE_HOST_PTR.
  */
 static void t_pinned_rdonly_untouched(void)
 {
@@ -747,6 +748,56 @@ out:
 		munmap(p, size);
 }
 
+/*
+ * Pinned over a shared memfd mapping, truncated and grown again: the
+ * process then sees new zero pages, while the pins, and so the host, keep
+ * the old ones until the handle is closed (the pinned contract,
+ * docs/design.md section 2).  No DETACH: pinned mode has no notifier.
+ */
+static void t_pinned_memfd_truncate(void)
+{
+	const char *n = "pinned shared memfd truncate keeps the old pages";
+	size_t size = 8 * PAGE;
+	struct drm_virtgpu_resource_create_blob c;
+	int mfd = memfd_create("userptr", MFD_CLOEXEC), r, moved = 0;
+	long held = pins_held();
+	uint64_t before[8];
+	char *p;
+
+	if (mfd < 0 || ftruncate(mfd, size))
+		return fail(n, "memfd: %s", strerror(errno));
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (p == MAP_FAILED)
+		return fail(n, "mmap: %s", strerror(errno));
+	fill(p, size, 0x22);
+	r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR, &c);
+	if (r)
+		return fail(n, "create: %s", ename(r));
+	for (int i = 0; i < 8; i++)
+		before[i] = pfn_of(p + i * PAGE);
+	if (ftruncate(mfd, 0) || ftruncate(mfd, size))
+		fail(n, "ftruncate: %s", strerror(errno));
+	else if (!check_fill(p, size, 0))
+		fail(n, "the process does not see new zero pages");
+	for (int i = 0; i < 8; i++)
+		moved += pfn_of(p + i * PAGE) != before[i];
+	if (pins_held() != held + 8)
+		fail(n, "%ld pins held after truncate, expected 8", pins_held() - held);
+	else if (moved != 8)
+		fail(n, "%d of 8 pages replaced, expected all", moved);
+	if ((r = submit(c.bo_handle, c.res_handle)))
+		fail(n, "EXECBUFFER: %s", ename(r));
+	else
+		expect("submit", c.res_handle);
+	gem_close(c.bo_handle);
+	expect("unref", c.res_handle);
+	if (pins_settle(held) != held)
+		fail(n, "pins not released after close (%ld held)", pins_held() - held);
+	pass(n);
+	munmap(p, size);
+	close(mfd);
+}
+
 /* file-backed memory: a shared memfd mapping, truncated and grown again */
 static void t_hmm_memfd_truncate(void)
 {
@@ -1049,6 +1100,106 @@ static void t_hmm_submit_race(void)
 	else
 		pass(n);
 	munmap(ra.p, ra.size);
+}
+
+/*
+ * One invalidation over two adjacent HMM userptrs: the lower one's notifier
+ * runs first and also hands out the upper one's detach, then (widened on
+ * purpose: userptr_invalidate_delay_us) queues it after dropping the lock.
+ * Submissions naming only the upper one race with that step; they must not
+ * attach its old pages before that detach is queued (the host would then
+ * drop the new attach, and the upper one's own notifier would detach a
+ * resource the host no longer has: tests/vm/run's state check).
+ */
+static void t_hmm_batch_race(void)
+{
+	static const char knob[] = "/sys/module/virtio_gpu/parameters/userptr_invalidate_delay_us";
+	const char *n = "hmm submissions racing a batched invalidation";
+	const uint32_t H = VIRTGPU_BLOB_FLAG_USE_USERPTR |
+			   VIRTGPU_BLOB_FLAG_USERPTR_HMM;
+	struct race ra = { .size = 8 * PAGE };
+	struct drm_virtgpu_resource_create_blob lo, hi;
+	int r, ok = 0, other = 0, first = 0;
+	pthread_t t;
+
+	if (write_param(knob, "2000"))
+		return fail(n, "not covered: %s: %s (CONFIG_DRM_VIRTIO_GPU_USERPTR_DEBUG)",
+			    knob, strerror(errno));
+	ra.p = map_anon(ra.size, PROT_READ | PROT_WRITE);
+	fill(ra.p, ra.size, 6);
+	if ((r = create((uintptr_t)ra.p, 4 * PAGE, H, &lo)) ||
+	    (r = create((uintptr_t)ra.p + 4 * PAGE, 4 * PAGE, H, &hi))) {
+		write_param(knob, "0");
+		return fail(n, "create: %s", ename(r));
+	}
+	if (pthread_create(&t, NULL, race_invalidate, &ra)) {
+		write_param(knob, "0");
+		return fail(n, "pthread_create");
+	}
+	for (int i = 0; i < 300; i++) {
+		r = submit(hi.bo_handle, hi.res_handle);
+		if (!r)
+			ok++;
+		else if (!other++)
+			first = r;
+	}
+	ra.stop = 1;
+	pthread_join(t, NULL);
+	write_param(knob, "0");
+	gem_close(lo.bo_handle);
+	gem_close(hi.bo_handle);
+	printf("RACE %u 0\n", lo.res_handle);
+	printf("RACE %u %d\n", hi.res_handle, ok);
+	printf("batch race: %d submissions, %ld invalidations\n", ok, ra.invalidations);
+	fflush(stdout);
+	if (other)
+		fail(n, "%d submissions failed, the first with %s", other, ename(first));
+	else if (ok < 100 || ra.invalidations < 50)
+		fail(n, "too little overlap: %d submissions, %ld invalidations",
+		     ok, ra.invalidations);
+	else
+		pass(n);
+	munmap(ra.p, ra.size);
+}
+
+/*
+ * A forked child shares the file and its handles, not the mm: it must not
+ * make the kernel fault its own pages in for the parent's HMM userptr.
+ */
+static void t_hmm_other_mm(void)
+{
+	const char *n = "hmm userptr of another mm refused";
+	size_t size = 4 * PAGE;
+	struct drm_virtgpu_resource_create_blob c;
+	char *p = map_anon(size, PROT_READ | PROT_WRITE);
+	int r, status;
+	pid_t pid;
+
+	fill(p, size, 8);
+	r = create((uintptr_t)p, size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
+		   VIRTGPU_BLOB_FLAG_USERPTR_HMM, &c);
+	if (r)
+		return fail(n, "create: %s", ename(r));
+	pid = fork();
+	if (pid == 0)
+		_exit(-submit(c.bo_handle, c.res_handle) & 0xff);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		fail(n, "fork/wait");
+	else if (WEXITSTATUS(status) != EPERM)
+		fail(n, "child's EXECBUFFER naming it: %s, expected EPERM",
+		     ename(-WEXITSTATUS(status)));
+	/* the parent still can; its pages may have been COW-broken by fork */
+	r = submit(c.bo_handle, c.res_handle);
+	if (r) {
+		fail(n, "parent's EXECBUFFER: %s", ename(r));
+	} else {
+		printf("RACE %u 1\n", c.res_handle);
+		pass(n);
+	}
+	gem_close(c.bo_handle);
+	if (r)
+		printf("RACE %u 0\n", c.res_handle);
+	munmap(p, size);
 }
 
 /* ---------------------------------------------------------------- */
@@ -1668,8 +1819,11 @@ int main(void)
 	t_hmm_reval_by_list();
 	t_open_other_file();
 	t_hmm_memfd_truncate();
+	t_pinned_memfd_truncate();
 	t_hmm_move_pages();
 	t_hmm_submit_race();
+	t_hmm_batch_race();
+	t_hmm_other_mm();
 	t_prime_export();
 	t_no_scanout();
 	t_readonly();
