@@ -1029,6 +1029,7 @@ struct race {
 	size_t size;
 	volatile int stop;
 	long invalidations;
+	int ok, failed, first;
 };
 
 static void *race_invalidate(void *arg)
@@ -1045,6 +1046,49 @@ static void *race_invalidate(void *arg)
 	return NULL;
 }
 
+/*
+ * Submits @c 300 times while race_invalidate() keeps dropping ra->p's
+ * pages; counts the outcomes in @ra.  Returns 0, or pthread_create's
+ * error as a negative errno.
+ */
+static int race_submit(struct race *ra,
+		       const struct drm_virtgpu_resource_create_blob *c)
+{
+	pthread_t t;
+	int r = pthread_create(&t, NULL, race_invalidate, ra);
+
+	if (r)
+		return -r;
+	for (int i = 0; i < 300; i++) {
+		r = submit(c->bo_handle, c->res_handle);
+		/* no EBUSY either: a lookup waits out the invalidations */
+		if (!r)
+			ra->ok++;
+		else if (!ra->failed++)
+			ra->first = r;
+	}
+	ra->stop = 1;
+	pthread_join(t, NULL);
+	return 0;
+}
+
+/* Test @n's verdict on what race_submit() counted. */
+static void race_report(const char *n, const struct race *ra,
+			long min_invalidations)
+{
+	printf("%s: %d submissions, %ld invalidations\n", n, ra->ok,
+	       ra->invalidations);
+	fflush(stdout);
+	if (ra->failed)
+		fail(n, "%d submissions failed, the first with %s", ra->failed,
+		     ename(ra->first));
+	else if (ra->ok < 100 || ra->invalidations < min_invalidations)
+		fail(n, "too little overlap: %d submissions, %ld invalidations",
+		     ra->ok, ra->invalidations);
+	else
+		pass(n);
+}
+
 static int write_param(const char *path, const char *v);
 
 static void t_hmm_submit_race(void)
@@ -1058,8 +1102,7 @@ static void t_hmm_submit_race(void)
 	const char *n = "hmm submissions racing invalidations";
 	struct race ra = { .size = 16 * PAGE };
 	struct drm_virtgpu_resource_create_blob c;
-	int r, ok = 0, other = 0, first = 0;
-	pthread_t t;
+	int r;
 
 	if (write_param(knob, "1000"))
 		return fail(n, "not covered: %s: %s (CONFIG_DRM_VIRTIO_GPU_USERPTR_DEBUG)",
@@ -1070,35 +1113,18 @@ static void t_hmm_submit_race(void)
 	r = create((uintptr_t)ra.p, ra.size, VIRTGPU_BLOB_FLAG_USE_USERPTR |
 		   VIRTGPU_BLOB_FLAG_USERPTR_HMM, &c);
 	if (r) {
-		write_param(knob, "0");
-		return fail(n, "create: %s", ename(r));
+		fail(n, "create: %s", ename(r));
+	} else {
+		r = race_submit(&ra, &c);
+		gem_close(c.bo_handle);
+		if (r) {
+			fail(n, "pthread_create: %s", ename(r));
+		} else {
+			printf("RACE %u %d\n", c.res_handle, ra.ok);
+			race_report(n, &ra, 100);
+		}
 	}
-	if (pthread_create(&t, NULL, race_invalidate, &ra)) {
-		write_param(knob, "0");
-		return fail(n, "pthread_create");
-	}
-	for (int i = 0; i < 300; i++) {
-		r = submit(c.bo_handle, c.res_handle);
-		/* no EBUSY either: a lookup waits out the invalidations */
-		if (!r)
-			ok++;
-		else if (!other++)
-			first = r;
-	}
-	ra.stop = 1;
-	pthread_join(t, NULL);
 	write_param(knob, "0");
-	gem_close(c.bo_handle);
-	printf("RACE %u %d\n", c.res_handle, ok);
-	printf("race: %d submissions, %ld invalidations\n", ok, ra.invalidations);
-	fflush(stdout);
-	if (other)
-		fail(n, "%d submissions failed, the first with %s", other, ename(first));
-	else if (ok < 100 || ra.invalidations < 100)
-		fail(n, "too little overlap: %d submissions, %ld invalidations",
-		     ok, ra.invalidations);
-	else
-		pass(n);
 	munmap(ra.p, ra.size);
 }
 
@@ -1119,46 +1145,32 @@ static void t_hmm_batch_race(void)
 			   VIRTGPU_BLOB_FLAG_USERPTR_HMM;
 	struct race ra = { .size = 8 * PAGE };
 	struct drm_virtgpu_resource_create_blob lo, hi;
-	int r, ok = 0, other = 0, first = 0;
-	pthread_t t;
+	int r;
 
 	if (write_param(knob, "2000"))
 		return fail(n, "not covered: %s: %s (CONFIG_DRM_VIRTIO_GPU_USERPTR_DEBUG)",
 			    knob, strerror(errno));
 	ra.p = map_anon(ra.size, PROT_READ | PROT_WRITE);
 	fill(ra.p, ra.size, 6);
-	if ((r = create((uintptr_t)ra.p, 4 * PAGE, H, &lo)) ||
-	    (r = create((uintptr_t)ra.p + 4 * PAGE, 4 * PAGE, H, &hi))) {
-		write_param(knob, "0");
-		return fail(n, "create: %s", ename(r));
+	r = create((uintptr_t)ra.p, 4 * PAGE, H, &lo);
+	if (r) {
+		fail(n, "create: %s", ename(r));
+	} else if ((r = create((uintptr_t)ra.p + 4 * PAGE, 4 * PAGE, H, &hi))) {
+		fail(n, "create: %s", ename(r));
+		gem_close(lo.bo_handle);
+	} else {
+		r = race_submit(&ra, &hi);
+		gem_close(lo.bo_handle);
+		gem_close(hi.bo_handle);
+		if (r) {
+			fail(n, "pthread_create: %s", ename(r));
+		} else {
+			printf("RACE %u 0\n", lo.res_handle);
+			printf("RACE %u %d\n", hi.res_handle, ra.ok);
+			race_report(n, &ra, 50);
+		}
 	}
-	if (pthread_create(&t, NULL, race_invalidate, &ra)) {
-		write_param(knob, "0");
-		return fail(n, "pthread_create");
-	}
-	for (int i = 0; i < 300; i++) {
-		r = submit(hi.bo_handle, hi.res_handle);
-		if (!r)
-			ok++;
-		else if (!other++)
-			first = r;
-	}
-	ra.stop = 1;
-	pthread_join(t, NULL);
 	write_param(knob, "0");
-	gem_close(lo.bo_handle);
-	gem_close(hi.bo_handle);
-	printf("RACE %u 0\n", lo.res_handle);
-	printf("RACE %u %d\n", hi.res_handle, ok);
-	printf("batch race: %d submissions, %ld invalidations\n", ok, ra.invalidations);
-	fflush(stdout);
-	if (other)
-		fail(n, "%d submissions failed, the first with %s", other, ename(first));
-	else if (ok < 100 || ra.invalidations < 50)
-		fail(n, "too little overlap: %d submissions, %ld invalidations",
-		     ok, ra.invalidations);
-	else
-		pass(n);
 	munmap(ra.p, ra.size);
 }
 
