@@ -59,7 +59,7 @@ int
 main(void)
 {
    static const unsigned run_counts[] = { 1, 64, 16384 };
-   struct amdgpu_userptr_limits limits = AMDGPU_USERPTR_DEFAULT_LIMITS;
+   struct amdgpu_userptr_vm *vm = amdgpu_userptr_vm_create(NULL, quiet, NULL);
    struct amdgpu_userptr_ops ops;
    struct amdgpu_userptr_table *t;
    struct sim_gpu gpu;
@@ -78,8 +78,7 @@ main(void)
    memset(ram, 0x42, RAM);
    memset(copy, 0, BUF);
    amdgpu_userptr_ops_amdgpu(&ops, gpu.fd);
-   t = amdgpu_userptr_table_create(&ops, &limits, quiet, NULL);
-   amdgpu_userptr_table_add_guest_ram(t, ram, RAM);
+   t = amdgpu_userptr_table_create(vm, &ops, NULL, quiet, NULL);
 
    base = best_memcpy(copy, ram, BUF, 3);
    printf("%-40s %10.2f ms (baseline)\n", "memcpy 256 MiB", base * 1e3);
@@ -171,6 +170,7 @@ main(void)
       amdgpu_userptr_destroy(up);
    }
    amdgpu_userptr_table_destroy(t);
+   amdgpu_userptr_vm_destroy(vm);
    sim_gpu_close(&gpu);
    munmap(ram, RAM);
    free(copy);

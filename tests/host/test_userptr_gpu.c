@@ -32,7 +32,8 @@ static struct sim_gpu gpu;
 static void
 log_quiet(void *data, const char *fmt, ...)
 {
-   (*(unsigned *)data)++;
+   if (data)
+      (*(unsigned *)data)++;
 }
 
 static uint8_t *
@@ -69,17 +70,16 @@ scatter(unsigned *pfns, unsigned n, unsigned first, unsigned span)
       pfns[i] = first + (i * 37u) % span;
 }
 
+/* Guest RAM as the integrated build finds it: from the iovecs. */
+static struct amdgpu_userptr_vm *vm;
+
 static struct amdgpu_userptr_table *
 new_table(unsigned *logs)
 {
    struct amdgpu_userptr_ops ops;
-   struct amdgpu_userptr_limits limits = AMDGPU_USERPTR_DEFAULT_LIMITS;
-   struct amdgpu_userptr_table *t;
 
    amdgpu_userptr_ops_amdgpu(&ops, gpu.fd);
-   t = amdgpu_userptr_table_create(&ops, &limits, log_quiet, logs);
-   amdgpu_userptr_table_add_guest_ram(t, ram, (uint64_t)RAM_PAGES * PAGE);
-   return t;
+   return amdgpu_userptr_table_create(vm, &ops, NULL, log_quiet, logs);
 }
 
 static bool
@@ -479,7 +479,8 @@ main(void)
    ram = mmap(NULL, (size_t)RAM_PAGES * PAGE, PROT_READ | PROT_WRITE,
               MAP_SHARED, memfd, 0);
    r = sim_gpu_open(&gpu);
-   if (ram == MAP_FAILED || r) {
+   vm = amdgpu_userptr_vm_create(NULL, log_quiet, NULL);
+   if (ram == MAP_FAILED || r || !vm) {
       printf("FAIL: setup: %s\n", strerror(-r));
       return 1;
    }
@@ -489,6 +490,7 @@ main(void)
    test_gpu_detach_busy();
    test_gpu_race();
    test_gpu_cycles();
+   amdgpu_userptr_vm_destroy(vm);
    sim_gpu_close(&gpu);
    {
       /* The handler left nothing in host amdgpu: every BO, userptr

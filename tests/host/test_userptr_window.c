@@ -22,6 +22,8 @@
 
 static long page;
 static uint8_t *ram;
+/* A VMM that names its guest RAM: ram. */
+static struct amdgpu_userptr_vm *vm;
 
 struct recorder {
    unsigned created, closed, next_handle;
@@ -56,7 +58,8 @@ rec_close(void *data, uint32_t handle)
 static void
 quiet(void *data, const char *fmt, ...)
 {
-   (*(unsigned *)data)++;
+   if (data)
+      (*(unsigned *)data)++;
 }
 
 /* Protection of the mapping that holds addr, from /proc/self/maps. */
@@ -99,11 +102,8 @@ new_table(struct recorder *rec, unsigned *logs,
           const struct amdgpu_userptr_limits *limits)
 {
    struct amdgpu_userptr_ops ops = { rec_create, rec_close, rec };
-   struct amdgpu_userptr_table *t =
-      amdgpu_userptr_table_create(&ops, limits, quiet, logs);
 
-   amdgpu_userptr_table_add_guest_ram(t, ram, (uint64_t)RAM_PAGES * page);
-   return t;
+   return amdgpu_userptr_table_create(vm, &ops, limits, quiet, logs);
 }
 
 static void
@@ -273,40 +273,250 @@ test_private_ram(void)
    struct recorder rec = { 0 };
    unsigned logs = 0;
    struct amdgpu_userptr_ops ops = { rec_create, rec_close, &rec };
+   struct amdgpu_userptr_vm *pvm = amdgpu_userptr_vm_create(NULL, quiet, &logs);
    struct amdgpu_userptr_table *t =
-      amdgpu_userptr_table_create(&ops, NULL, quiet, &logs);
+      amdgpu_userptr_table_create(pvm, &ops, NULL, quiet, &logs);
    uint8_t *priv = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
    struct iovec iov = { priv, 4 * page };
    struct amdgpu_userptr *up;
 
-   amdgpu_userptr_table_add_guest_ram(t, priv, 4 * page);
+   amdgpu_userptr_vm_add_guest_ram(pvm, priv, 4 * page);
    CHECK(amdgpu_userptr_import(t, 1, &iov, 1, 4 * page, false, &up) ==
          -EOPNOTSUPP);
    CHECK(rec.created == 0 && logs == 1);
    amdgpu_userptr_table_destroy(t);
+   amdgpu_userptr_vm_destroy(pvm);
    munmap(priv, 4 * page);
 }
 
-/* Without a registration, any MAP_SHARED mapping of the process counts as
- * guest RAM and private memory does not. */
-static void
-test_unregistered_ram(void)
+/* Blob mappings the renderer reports as host-visible, for test_found_ram. */
+static uintptr_t blob_start, blob_end;
+
+static bool
+is_blob(void *data, uintptr_t start, uintptr_t end)
 {
+   (*(unsigned *)data)++;
+   return start < blob_end && blob_start < end;
+}
+
+/*
+ * The integrated build: guest RAM is found from the iovecs.  Layout, in
+ * pages: 0-7 guest RAM (a memfd, split in three mappings by madvise),
+ * 8 another shared file, 9-10 a host-visible blob, 11 private memory,
+ * 12 a read-only shared file, 13 nothing.
+ */
+static void
+test_found_ram(void)
+{
+   struct recorder rec = { 0 };
+   unsigned logs = 0, asked = 0;
+   struct amdgpu_userptr_ops ops = { rec_create, rec_close, &rec };
+   struct amdgpu_userptr_vm *fvm = amdgpu_userptr_vm_create(NULL, quiet, &logs);
+   struct amdgpu_userptr_table *t =
+      amdgpu_userptr_table_create(fvm, &ops, NULL, quiet, &logs);
+   struct amdgpu_userptr_vm_stats vst;
+   struct amdgpu_userptr_stats st;
+   struct amdgpu_userptr *up;
+   int fds[4];
+   uint8_t *l = mmap(NULL, 14 * page, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+   const struct { unsigned first, count, fd; int prot, flags; } layout[] = {
+      { 0, 8, 0, PROT_READ | PROT_WRITE, MAP_SHARED },
+      { 8, 1, 1, PROT_READ | PROT_WRITE, MAP_SHARED },
+      { 9, 2, 2, PROT_READ | PROT_WRITE, MAP_SHARED },
+      { 11, 1, ~0u, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS },
+      { 12, 1, 3, PROT_READ, MAP_SHARED },
+   };
+   struct iovec split[] = { { l + page, page }, { l + 2 * page, 3 * page } };
+   struct {
+      const char *what;
+      struct iovec iov;
+      int err;
+   } cases[] = {
+      { "across two files", { l + 7 * page, 2 * page }, -EFAULT },
+      { "host-visible blob", { l + 9 * page, page }, -EFAULT },
+      { "private memory", { l + 11 * page, page }, -EOPNOTSUPP },
+      { "read-only mapping", { l + 12 * page, page }, -EFAULT },
+      { "nothing mapped", { l + 13 * page, page }, -EFAULT },
+   };
+
+   amdgpu_userptr_vm_set_host_mapping_check(fvm, is_blob, &asked);
+   for (unsigned i = 0; i < 4; i++) {
+      fds[i] = memfd_create("found", MFD_CLOEXEC);
+      CHECK(fds[i] >= 0 && ftruncate(fds[i], 8 * page) == 0);
+   }
+   for (unsigned i = 0; i < sizeof(layout) / sizeof(layout[0]); i++) {
+      int fd = layout[i].fd == ~0u ? -1 : fds[layout[i].fd];
+
+      CHECK(mmap(l + layout[i].first * page, layout[i].count * page,
+                 layout[i].prot, layout[i].flags | MAP_FIXED, fd, 0) ==
+            l + layout[i].first * page);
+   }
+   munmap(l + 13 * page, page);
+   blob_start = (uintptr_t)l + 9 * page;
+   blob_end = blob_start + 2 * page;
+   /* Split guest RAM into three mappings of one file. */
+   CHECK(madvise(l + 2 * page, 2 * page, MADV_DONTDUMP) == 0);
+   memset(l, 0x5a, 8 * page);
+
+   for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+      unsigned before = logs;
+      int ret = amdgpu_userptr_import(t, 10 + i, &cases[i].iov, 1, page *
+                                      (cases[i].iov.iov_len / page), false, &up);
+
+      if (ret != cases[i].err)
+         fprintf(stderr, "case '%s': got %d, want %d\n", cases[i].what, ret,
+                 cases[i].err);
+      CHECK(ret == cases[i].err);
+      CHECK(logs == before + 1);
+   }
+   CHECK(rec.created == 0);
+   CHECK(asked > 0);
+
+   /* Across the split: accepted, and one run. */
+   CHECK(amdgpu_userptr_import(t, 1, split, 2, 4 * page, false, &up) == 0);
+   amdgpu_userptr_table_stats(t, &st);
+   CHECK(st.runs_aliased == 1);
+   CHECK(((uint8_t *)amdgpu_userptr_window(up))[3 * page] == 0x5a);
+
+   /* Guest RAM is what was found: the three mappings of the first file.
+    * The context's quota follows it, the VM's is twice that. */
+   amdgpu_userptr_vm_stats(fvm, &vst);
+   CHECK(vst.guest_ram == 8 * (uint64_t)page);
+   CHECK(vst.max_total == 16 * (uint64_t)page);
+   CHECK(vst.mappings == 2 && vst.total == 4 * (uint64_t)page);
+   struct iovec rest = { l + 3 * page, 5 * page };
+   unsigned before = logs;
+   CHECK(amdgpu_userptr_import(t, 2, &rest, 1, 5 * page, false, &up) == -ENOSPC);
+   CHECK(logs == before + 1);
+   rest.iov_len = 4 * page;
+   CHECK(amdgpu_userptr_import(t, 2, &rest, 1, 4 * page, false, &up) == 0);
+
+   amdgpu_userptr_table_destroy(t);
+   amdgpu_userptr_vm_stats(fvm, &vst);
+   CHECK(vst.mappings == 0 && vst.total == 0);
+   amdgpu_userptr_vm_destroy(fvm);
+   munmap(l, 14 * page);
+   for (unsigned i = 0; i < 4; i++)
+      close(fds[i]);
+}
+
+/*
+ * Guest RAM of 2 MiB hugetlbfs pages cannot be aliased page by page: a
+ * clear EOPNOTSUPP with the hint, nothing created.  Needs one huge page;
+ * the test reserves it for its run.
+ */
+static void
+test_hugetlb_ram(void)
+{
+   const size_t huge = 2u << 20;
    struct recorder rec = { 0 };
    unsigned logs = 0;
    struct amdgpu_userptr_ops ops = { rec_create, rec_close, &rec };
+   struct amdgpu_userptr_vm *hvm = amdgpu_userptr_vm_create(NULL, quiet, &logs);
    struct amdgpu_userptr_table *t =
-      amdgpu_userptr_table_create(&ops, NULL, quiet, &logs);
-   uint8_t *priv = mmap(NULL, page, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-   struct iovec good = pages(5, 2), bad = { priv, page };
+      amdgpu_userptr_table_create(hvm, &ops, NULL, quiet, &logs);
    struct amdgpu_userptr *up;
+   FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r+e");
+   unsigned long had = 0;
+   uint8_t *p = MAP_FAILED;
+   int fd = memfd_create("huge", MFD_CLOEXEC | MFD_HUGETLB);
 
-   CHECK(amdgpu_userptr_import(t, 1, &good, 1, 2 * page, false, &up) == 0);
-   CHECK(amdgpu_userptr_import(t, 2, &bad, 1, page, false, &up) == -EFAULT);
+   if (f && fscanf(f, "%lu", &had) == 1) {
+      rewind(f);
+      fprintf(f, "%lu\n", had + 1);
+      fflush(f);
+   }
+   if (fd >= 0 && ftruncate(fd, huge) == 0)
+      p = mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+               fd, 0);
+   if (p == MAP_FAILED) {
+      fprintf(stderr, "hugetlb guest RAM: cannot have a 2 MiB page: %s\n",
+              strerror(errno));
+      CHECK(!"a hugetlbfs page for the test");
+   } else {
+      struct iovec iov = { p + 3 * page, 2 * page };
+
+      CHECK(amdgpu_userptr_import(t, 1, &iov, 1, 2 * page, false, &up) ==
+            -EOPNOTSUPP);
+      CHECK(rec.created == 0 && logs == 1);
+      munmap(p, huge);
+   }
+   if (fd >= 0)
+      close(fd);
+   if (f) {
+      rewind(f);
+      fprintf(f, "%lu\n", had);
+      fclose(f);
+   }
    amdgpu_userptr_table_destroy(t);
-   munmap(priv, page);
+   amdgpu_userptr_vm_destroy(hvm);
+}
+
+/*
+ * The VM's budgets: host mappings (a window costs its runs, plus one for
+ * itself) and bytes, shared by every context, checked before anything is
+ * made and given back by detach and destroy.
+ */
+static void
+test_vm_budgets(void)
+{
+   const struct amdgpu_userptr_vm_limits vlim = {
+      .max_mappings = 10, .max_total = 12 * (uint64_t)page,
+   };
+   struct recorder rec = { 0 };
+   unsigned logs = 0;
+   struct amdgpu_userptr_ops ops = { rec_create, rec_close, &rec };
+   struct amdgpu_userptr_vm *bvm = amdgpu_userptr_vm_create(&vlim, quiet, &logs);
+   struct amdgpu_userptr_table *t1, *t2;
+   struct amdgpu_userptr_vm_stats vst;
+   struct amdgpu_userptr *a, *b, *c, *up;
+   struct iovec four[] = { pages(0, 1), pages(2, 1), pages(4, 1), pages(6, 1) };
+   struct iovec four2[] = { pages(10, 1), pages(12, 1), pages(14, 1),
+                            pages(16, 1) };
+   struct iovec one = pages(20, 1), two = pages(30, 2), eight = pages(40, 8);
+   unsigned before;
+
+   amdgpu_userptr_vm_add_guest_ram(bvm, ram, (uint64_t)RAM_PAGES * page);
+   t1 = amdgpu_userptr_table_create(bvm, &ops, NULL, quiet, &logs);
+   t2 = amdgpu_userptr_table_create(bvm, &ops, NULL, quiet, &logs);
+
+   CHECK(amdgpu_userptr_import(t1, 1, four, 4, 4 * page, false, &a) == 0);
+   CHECK(amdgpu_userptr_import(t2, 1, four2, 4, 4 * page, false, &b) == 0);
+   amdgpu_userptr_vm_stats(bvm, &vst);
+   CHECK(vst.mappings == 10 && vst.max_mappings == 10);
+   before = logs;
+   CHECK(amdgpu_userptr_import(t1, 2, &one, 1, page, false, &up) == -ENOSPC);
+   CHECK(logs == before + 1 && rec.created == 2);
+
+   /* Detached, a window costs one mapping. */
+   CHECK(amdgpu_userptr_detach(a) == 0);
+   CHECK(amdgpu_userptr_import(t1, 2, &one, 1, page, false, &c) == 0);
+   amdgpu_userptr_vm_stats(bvm, &vst);
+   CHECK(vst.mappings == 8);
+   before = logs;
+   CHECK(amdgpu_userptr_attach(a, four, 4) == -ENOSPC);
+   CHECK(logs == before + 1 && !amdgpu_userptr_is_attached(a));
+   CHECK(amdgpu_userptr_attach(a, &two, 1) == -EINVAL);   /* size */
+   struct iovec whole = pages(50, 4);
+   CHECK(amdgpu_userptr_attach(a, &whole, 1) == 0);
+   amdgpu_userptr_vm_stats(bvm, &vst);
+   CHECK(vst.mappings == 9 && vst.total == 9 * (uint64_t)page);
+
+   /* Bytes: 9 of 12 pages are used, across both contexts. */
+   amdgpu_userptr_destroy(c);
+   before = logs;
+   CHECK(amdgpu_userptr_import(t2, 3, &eight, 1, 8 * page, false, &up) == -ENOSPC);
+   CHECK(logs == before + 1);
+   CHECK(amdgpu_userptr_import(t2, 3, &two, 1, 2 * page, false, &up) == 0);
+
+   amdgpu_userptr_table_destroy(t1);
+   amdgpu_userptr_table_destroy(t2);
+   amdgpu_userptr_vm_stats(bvm, &vst);
+   CHECK(vst.mappings == 0 && vst.total == 0);
+   CHECK(rec.created == rec.closed);
+   amdgpu_userptr_vm_destroy(bvm);
 }
 
 /* Register/unregister many times: LeakSanitizer checks at exit, and the
@@ -347,6 +557,7 @@ main(int argc, char **argv)
    int fd;
 
    page = sysconf(_SC_PAGESIZE);
+   vm = amdgpu_userptr_vm_create(NULL, quiet, NULL);
    fd = memfd_create("guest-ram", MFD_CLOEXEC);
    if (fd < 0 || ftruncate(fd, (off_t)RAM_PAGES * page)) {
       perror("guest RAM");
@@ -354,17 +565,21 @@ main(int argc, char **argv)
    }
    ram = mmap(NULL, (size_t)RAM_PAGES * page, PROT_READ | PROT_WRITE,
               MAP_SHARED, fd, 0);
-   if (ram == MAP_FAILED) {
+   if (ram == MAP_FAILED || !vm) {
       perror("mmap");
       return 1;
    }
+   amdgpu_userptr_vm_add_guest_ram(vm, ram, (uint64_t)RAM_PAGES * page);
 
    test_scattered_import();
    test_readonly();
    test_bad_inputs();
    test_private_ram();
-   test_unregistered_ram();
+   test_found_ram();
+   test_hugetlb_ram();
+   test_vm_budgets();
    test_cycles(cycles);
+   amdgpu_userptr_vm_destroy(vm);
 
    munmap(ram, (size_t)RAM_PAGES * page);
    close(fd);

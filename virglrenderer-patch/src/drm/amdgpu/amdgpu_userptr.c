@@ -4,6 +4,7 @@
  */
 
 #include "amdgpu_userptr.h"
+#include "amdgpu_userptr_vm.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -28,22 +29,18 @@ struct amdgpu_userptr {
    uint32_t handle;
    uint8_t *window;
    uint64_t size;
+   uint64_t mappings;         /* charged to the VM: runs + the window */
    bool readonly;
    bool attached;
 };
 
-struct guest_ram {
-   uintptr_t start, end;
-};
-
 struct amdgpu_userptr_table {
+   struct amdgpu_userptr_vm *vm;
    struct amdgpu_userptr_ops ops;
    struct amdgpu_userptr_limits limits;
    amdgpu_userptr_log_fn log;
    void *log_data;
    struct amdgpu_userptr *buckets[USERPTR_BUCKETS];
-   struct guest_ram *ram;
-   unsigned ram_count;
    struct amdgpu_userptr_stats stats;
    long page_size;
 };
@@ -107,7 +104,8 @@ amdgpu_userptr_ops_amdgpu(struct amdgpu_userptr_ops *ops, int drm_fd)
 }
 
 struct amdgpu_userptr_table *
-amdgpu_userptr_table_create(const struct amdgpu_userptr_ops *ops,
+amdgpu_userptr_table_create(struct amdgpu_userptr_vm *vm,
+                            const struct amdgpu_userptr_ops *ops,
                             const struct amdgpu_userptr_limits *limits,
                             amdgpu_userptr_log_fn log, void *log_data)
 {
@@ -115,8 +113,16 @@ amdgpu_userptr_table_create(const struct amdgpu_userptr_ops *ops,
 
    if (!table)
       return NULL;
+   table->vm = vm;
    table->ops = *ops;
-   table->limits = limits ? *limits : AMDGPU_USERPTR_DEFAULT_LIMITS;
+   if (limits)
+      table->limits = *limits;
+   if (!table->limits.max_entries)
+      table->limits.max_entries = 16384;
+   if (!table->limits.max_size)
+      table->limits.max_size = 4ull << 30;
+   if (!table->limits.max_count)
+      table->limits.max_count = 4096;
    table->log = log ? log : log_stderr;
    table->log_data = log_data;
    table->page_size = sysconf(_SC_PAGESIZE);
@@ -132,25 +138,7 @@ amdgpu_userptr_table_destroy(struct amdgpu_userptr_table *table)
       while (table->buckets[i])
          amdgpu_userptr_destroy(table->buckets[i]);
    }
-   free(table->ram);
    free(table);
-}
-
-int
-amdgpu_userptr_table_add_guest_ram(struct amdgpu_userptr_table *table,
-                                   void *base, uint64_t size)
-{
-   uintptr_t start = (uintptr_t)base;
-   struct guest_ram *ram;
-
-   if (!size || start + size < start)
-      return -EINVAL;
-   ram = realloc(table->ram, (table->ram_count + 1) * sizeof(*ram));
-   if (!ram)
-      return -ENOMEM;
-   ram[table->ram_count++] = (struct guest_ram){ start, start + size };
-   table->ram = ram;
-   return 0;
 }
 
 void
@@ -158,70 +146,6 @@ amdgpu_userptr_table_stats(const struct amdgpu_userptr_table *table,
                            struct amdgpu_userptr_stats *stats)
 {
    *stats = table->stats;
-}
-
-/* Without a registration: this process's MAP_SHARED mappings. */
-static struct guest_ram *
-read_shared_mappings(unsigned *count)
-{
-   struct guest_ram *maps = NULL;
-   unsigned n = 0, cap = 0;
-   char line[512];
-   FILE *f = fopen("/proc/self/maps", "re");
-
-   if (!f)
-      return NULL;
-   while (fgets(line, sizeof(line), f)) {
-      uintptr_t start, end;
-      char perms[5];
-
-      if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s", &start, &end, perms) != 3)
-         continue;
-      if (perms[3] != 's')
-         continue;
-      if (n == cap) {
-         struct guest_ram *grown;
-
-         cap = cap ? cap * 2 : 16;
-         grown = realloc(maps, cap * sizeof(*maps));
-         if (!grown) {
-            free(maps);
-            fclose(f);
-            return NULL;
-         }
-         maps = grown;
-      }
-      maps[n++] = (struct guest_ram){ start, end };
-   }
-   fclose(f);
-   *count = n;
-   return maps;
-}
-
-static int
-find_ram(const struct guest_ram *ram, unsigned count, uintptr_t start,
-         uintptr_t end)
-{
-   unsigned lo = 0, hi = count;
-
-   /* Registered regions are few and /proc/self/maps is sorted: a binary
-    * search works on both when the registration is sorted too, and a
-    * linear fallback keeps an unsorted registration correct. */
-   while (lo < hi) {
-      unsigned mid = (lo + hi) / 2;
-
-      if (ram[mid].end <= start)
-         lo = mid + 1;
-      else
-         hi = mid;
-   }
-   if (lo < count && ram[lo].start <= start && end <= ram[lo].end)
-      return lo;
-   for (unsigned i = 0; i < count; i++) {
-      if (ram[i].start <= start && end <= ram[i].end)
-         return i;
-   }
-   return -1;
 }
 
 /*
@@ -235,11 +159,10 @@ build_runs(struct amdgpu_userptr_table *table, uint32_t res_id,
            struct run **out_runs, unsigned *out_nruns)
 {
    const uint64_t mask = table->page_size - 1;
-   struct guest_ram *maps = NULL, *ram = table->ram;
-   unsigned ram_count = table->ram_count;
+   struct amdgpu_userptr_ram_cursor cursor = { 0 };
    struct run *runs;
    unsigned nruns = 0;
-   int last_region = -1;
+   uint64_t last_span = 0;
    uint64_t total = 0;
    int ret = 0;
 
@@ -252,22 +175,14 @@ build_runs(struct amdgpu_userptr_table *table, uint32_t res_id,
                  niov, table->limits.max_entries);
       return -E2BIG;
    }
-   if (!ram_count) {
-      maps = read_shared_mappings(&ram_count);
-      if (!maps)
-         return -ENOMEM;
-      ram = maps;
-   }
    runs = malloc(niov * sizeof(*runs));
-   if (!runs) {
-      free(maps);
+   if (!runs)
       return -ENOMEM;
-   }
 
    for (unsigned i = 0; i < niov; i++) {
       uintptr_t base = (uintptr_t)iov[i].iov_base;
       uint64_t len = iov[i].iov_len;
-      int region;
+      uint64_t span;
 
       if (!len || (base & mask) || (len & mask)) {
          table->log(table->log_data,
@@ -282,23 +197,20 @@ build_runs(struct amdgpu_userptr_table *table, uint32_t res_id,
          ret = -EINVAL;
          break;
       }
-      region = find_ram(ram, ram_count, base, base + len);
-      if (region < 0) {
-         table->log(table->log_data,
-                    "res_id %u: entry %u (0x%" PRIxPTR " + 0x%" PRIx64
-                    ") is outside guest RAM", res_id, i, base, len);
-         ret = -EFAULT;
+      ret = amdgpu_userptr_vm_check_entry(table->vm, &cursor, table->log,
+                                          table->log_data, res_id, i, base,
+                                          len, &span);
+      if (ret)
          break;
-      }
       total += len;
-      if (nruns && region == last_region &&
+      if (nruns && span == last_span &&
           runs[nruns - 1].src + runs[nruns - 1].len == base)
          runs[nruns - 1].len += len;
       else
          runs[nruns++] = (struct run){ base, len };
-      last_region = region;
+      last_span = span;
    }
-   free(maps);
+   amdgpu_userptr_ram_cursor_fini(&cursor);
 
    if (!ret && total != size) {
       table->log(table->log_data,
@@ -332,6 +244,8 @@ window_reserve(uint64_t size)
    uint64_t span = size + WINDOW_ALIGN;
    uint8_t *p, *aligned;
 
+   if (size > SIZE_MAX - WINDOW_ALIGN)
+      return NULL;   /* a 32-bit host */
    p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
             -1, 0);
    if (p == MAP_FAILED)
@@ -358,12 +272,15 @@ window_alias(struct amdgpu_userptr *up, const struct run *runs, unsigned nruns)
       if (dst == MAP_FAILED) {
          int err = errno;
 
+         /* EINVAL: a kind of mapping the lookup could not tell (no
+          * PROCMAP_QUERY: hugetlbfs) */
          if (err == EINVAL)
             table->log(table->log_data,
-                       "res_id %u: guest RAM is not MAP_SHARED, so its pages "
-                       "cannot be aliased: start QEMU with -object "
+                       "res_id %u: guest RAM cannot be aliased: it must be a "
+                       "shared mapping of normal pages (QEMU: -object "
                        "memory-backend-memfd,id=mem,size=...,share=on "
-                       "-machine memory-backend=mem", up->res_id);
+                       "-machine memory-backend=mem, without hugetlb)",
+                       up->res_id);
          else
             table->log(table->log_data, "res_id %u: aliasing run %u failed: %s",
                        up->res_id, i, strerror(err));
@@ -407,6 +324,7 @@ amdgpu_userptr_import(struct amdgpu_userptr_table *table, uint32_t res_id,
    struct amdgpu_userptr *up;
    struct run *runs;
    unsigned nruns;
+   uint64_t max_total;
    int ret;
 
    if (amdgpu_userptr_lookup(table, res_id)) {
@@ -423,11 +341,9 @@ amdgpu_userptr_import(struct amdgpu_userptr_table *table, uint32_t res_id,
                  PRIx64, res_id, size, lim->max_size);
       return -E2BIG;
    }
-   if (table->stats.count >= lim->max_count ||
-       table->stats.total + size > lim->max_total) {
-      table->log(table->log_data,
-                 "res_id %u: context quota reached (%u userptrs, 0x%" PRIx64
-                 " bytes)", res_id, table->stats.count, table->stats.total);
+   if (table->stats.count >= lim->max_count) {
+      table->log(table->log_data, "res_id %u: context has %u userptrs, the "
+                 "limit", res_id, table->stats.count);
       return -ENOSPC;
    }
 
@@ -435,21 +351,40 @@ amdgpu_userptr_import(struct amdgpu_userptr_table *table, uint32_t res_id,
    if (ret)
       return ret;
 
-   up = calloc(1, sizeof(*up));
-   if (!up) {
+   /* The quotas follow guest RAM, which build_runs may just have found. */
+   max_total = lim->max_total ? lim->max_total
+                              : amdgpu_userptr_vm_guest_ram(table->vm);
+   if (table->stats.total > max_total || size > max_total - table->stats.total) {
+      table->log(table->log_data, "res_id %u: 0x%" PRIx64 " bytes would pass "
+                 "the context's userptr quota (0x%" PRIx64 " of 0x%" PRIx64
+                 " used)", res_id, size, table->stats.total, max_total);
       free(runs);
+      return -ENOSPC;
+   }
+   /* The window's aliases, and the window itself while detached. */
+   ret = amdgpu_userptr_vm_charge(table->vm, table->log, table->log_data,
+                                  res_id, nruns + 1, size);
+   if (ret) {
+      free(runs);
+      return ret;
+   }
+
+   up = calloc(1, sizeof(*up));
+   if (up)
+      up->window = window_reserve(size);
+   if (!up || !up->window) {
+      table->log(table->log_data, "res_id %u: no memory for a 0x%" PRIx64
+                 " byte window", res_id, size);
+      amdgpu_userptr_vm_uncharge(table->vm, nruns + 1, size);
+      free(runs);
+      free(up);
       return -ENOMEM;
    }
    up->table = table;
    up->res_id = res_id;
    up->size = size;
+   up->mappings = nruns + 1;
    up->readonly = readonly;
-   up->window = window_reserve(size);
-   if (!up->window) {
-      free(runs);
-      free(up);
-      return -ENOMEM;
-   }
 
    ret = window_alias(up, runs, nruns);
    free(runs);
@@ -462,6 +397,7 @@ amdgpu_userptr_import(struct amdgpu_userptr_table *table, uint32_t res_id,
    }
    if (ret) {
       munmap(up->window, size);
+      amdgpu_userptr_vm_uncharge(table->vm, up->mappings, size);
       free(up);
       return ret;
    }
@@ -516,6 +452,8 @@ amdgpu_userptr_detach(struct amdgpu_userptr *up)
       return ret;
    }
    up->attached = false;
+   amdgpu_userptr_vm_uncharge(up->table->vm, up->mappings - 1, 0);
+   up->mappings = 1;
    up->table->stats.detaches++;
    return 0;
 }
@@ -536,10 +474,17 @@ amdgpu_userptr_attach(struct amdgpu_userptr *up, const struct iovec *iov,
    ret = build_runs(up->table, up->res_id, iov, niov, up->size, &runs, &nruns);
    if (ret)
       return ret;
-   ret = window_alias(up, runs, nruns);
+   ret = amdgpu_userptr_vm_charge(up->table->vm, up->table->log,
+                                  up->table->log_data, up->res_id, nruns, 0);
+   if (!ret) {
+      ret = window_alias(up, runs, nruns);
+      if (ret)
+         amdgpu_userptr_vm_uncharge(up->table->vm, nruns, 0);
+   }
    free(runs);
    if (ret)
       return ret;
+   up->mappings = nruns + 1;
    up->attached = true;
    up->table->stats.attaches++;
    return 0;
@@ -561,6 +506,7 @@ amdgpu_userptr_destroy(struct amdgpu_userptr *up)
    table->stats.destroys++;
    table->stats.count--;
    table->stats.total -= up->size;
+   amdgpu_userptr_vm_uncharge(table->vm, up->mappings, up->size);
    free(up);
 }
 

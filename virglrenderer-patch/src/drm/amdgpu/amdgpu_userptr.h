@@ -27,20 +27,73 @@
 
 struct amdgpu_userptr;
 struct amdgpu_userptr_table;
+struct amdgpu_userptr_vm;
 
-struct amdgpu_userptr_limits {
-   uint32_t max_entries;      /* iovecs per userptr */
-   uint64_t max_size;         /* bytes per userptr */
-   uint32_t max_count;        /* userptrs per context */
-   uint64_t max_total;        /* bytes of all userptrs of a context */
+typedef void (*amdgpu_userptr_log_fn)(void *data, const char *fmt, ...)
+   __attribute__((format(printf, 2, 3)));
+
+/*
+ * What all contexts of one VMM process share: its guest RAM and the budgets
+ * that protect the VMM itself.  Zero means the default.
+ */
+struct amdgpu_userptr_vm_limits {
+   /* Host mappings (VMAs) all windows may hold; by default half of what
+    * vm.max_map_count leaves the process when the VM is created, so the
+    * VMM keeps the other half for its threads, stacks and mappings. */
+   uint64_t max_mappings;
+   /* Bytes of all userptrs of the VM; by default twice the guest RAM. */
+   uint64_t max_total;
 };
 
-/* The limits of docs/design.md, section 7. */
-#define AMDGPU_USERPTR_DEFAULT_LIMITS                                         \
-   (struct amdgpu_userptr_limits) {                                          \
-      .max_entries = 16384, .max_size = 4ull << 30, .max_count = 4096,       \
-      .max_total = 64ull << 30,                                              \
-   }
+struct amdgpu_userptr_vm *
+amdgpu_userptr_vm_create(const struct amdgpu_userptr_vm_limits *limits,
+                         amdgpu_userptr_log_fn log, void *log_data);
+
+/* Every table of the VM must be destroyed first. */
+void
+amdgpu_userptr_vm_destroy(struct amdgpu_userptr_vm *vm);
+
+/*
+ * Guest RAM as the VMM knows it.  Once a range is added, every iovec must
+ * lie inside the added ranges.  Without any, guest RAM is found from the
+ * iovecs: each must lie in shared file mappings of this process (what
+ * guest RAM shared with the host is), and none in a host-visible mapping
+ * (below).
+ */
+int
+amdgpu_userptr_vm_add_guest_ram(struct amdgpu_userptr_vm *vm, void *base,
+                                uint64_t size);
+
+/*
+ * Host memory mapped for the guest that is not guest RAM, such as the
+ * host-visible blob mappings the renderer made: an iovec inside one is
+ * refused.  The callback is asked once per mapping an import touches.
+ */
+typedef bool (*amdgpu_userptr_host_mapping_fn)(void *data, uintptr_t start,
+                                               uintptr_t end);
+
+void
+amdgpu_userptr_vm_set_host_mapping_check(struct amdgpu_userptr_vm *vm,
+                                         amdgpu_userptr_host_mapping_fn fn,
+                                         void *data);
+
+struct amdgpu_userptr_vm_stats {
+   uint64_t guest_ram;        /* bytes known to be guest RAM */
+   uint64_t mappings, max_mappings;
+   uint64_t total, max_total;
+};
+
+void
+amdgpu_userptr_vm_stats(struct amdgpu_userptr_vm *vm,
+                        struct amdgpu_userptr_vm_stats *stats);
+
+/* Per context.  Zero means the default. */
+struct amdgpu_userptr_limits {
+   uint32_t max_entries;      /* iovecs per userptr; default 16384 */
+   uint64_t max_size;         /* bytes per userptr; default 4 GiB */
+   uint32_t max_count;        /* userptrs per context; default 4096 */
+   uint64_t max_total;        /* bytes of all of them; default guest RAM */
+};
 
 /* How a userptr BO is made and released; amdgpu_userptr_ops_amdgpu() uses
  * the amdgpu ioctls on drm_fd, tests may substitute their own. */
@@ -54,26 +107,15 @@ struct amdgpu_userptr_ops {
 void
 amdgpu_userptr_ops_amdgpu(struct amdgpu_userptr_ops *ops, int drm_fd);
 
-typedef void (*amdgpu_userptr_log_fn)(void *data, const char *fmt, ...)
-   __attribute__((format(printf, 2, 3)));
-
 struct amdgpu_userptr_table *
-amdgpu_userptr_table_create(const struct amdgpu_userptr_ops *ops,
+amdgpu_userptr_table_create(struct amdgpu_userptr_vm *vm,
+                            const struct amdgpu_userptr_ops *ops,
                             const struct amdgpu_userptr_limits *limits,
                             amdgpu_userptr_log_fn log, void *log_data);
 
 /* Destroys every userptr of the table (context teardown). */
 void
 amdgpu_userptr_table_destroy(struct amdgpu_userptr_table *table);
-
-/*
- * Guest RAM as the VMM registered it: every iovec must lie inside one of
- * these ranges.  Without a registration, an iovec must lie inside one
- * MAP_SHARED mapping of this process (what a VMM's shared guest RAM is).
- */
-int
-amdgpu_userptr_table_add_guest_ram(struct amdgpu_userptr_table *table,
-                                   void *base, uint64_t size);
 
 /*
  * Validates the guest's iovecs, builds the window and creates the BO.
