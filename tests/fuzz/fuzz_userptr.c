@@ -83,6 +83,21 @@ in_ram(const struct iovec *iov, unsigned niov)
    return true;
 }
 
+/* The window is the entries' pages, in order: same address, page by page
+ * (each page of guest RAM holds its own index, map_once). */
+static bool
+window_is(const uint8_t *w, const struct iovec *iov, unsigned niov)
+{
+   for (unsigned i = 0; i < niov; i++) {
+      for (size_t off = 0; off < iov[i].iov_len; off += PAGE, w += PAGE) {
+         if (*(const uint32_t *)w !=
+             *(const uint32_t *)((uint8_t *)iov[i].iov_base + off))
+            return false;
+      }
+   }
+   return true;
+}
+
 /* Guest RAM, and a host-visible blob mapping right after it. */
 static void
 map_once(void)
@@ -104,6 +119,8 @@ map_once(void)
       abort();
    ram = p;
    blob = p + RAM_PAGES * PAGE;
+   for (unsigned i = 0; i < RAM_PAGES; i++)
+      *(uint32_t *)(ram + i * PAGE) = i + 1;
    close(fd);
    close(bfd);
 }
@@ -133,7 +150,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
    };
    struct amdgpu_userptr_vm_limits vm_limits = { .max_mappings = 40 };
    uint32_t next_handle = 0;
-   struct amdgpu_userptr_ops ops = { create_bo, close_bo, &next_handle };
+   struct amdgpu_userptr_ops ops = {
+      .create_bo = create_bo, .close_bo = close_bo, .data = &next_handle,
+   };
    struct reader r = { data, size };
    struct amdgpu_userptr_table *tables[2];
    struct amdgpu_userptr_vm_stats st;
@@ -175,9 +194,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* Accepted: guest RAM only, and the window really is it. */
             uint8_t *w = amdgpu_userptr_window(out);
 
-            if (!in_ram(iov, niov))
-               abort();
-            if (niov && iov[0].iov_len && w[0] != ((uint8_t *)iov[0].iov_base)[0])
+            if (!in_ram(iov, niov) || !window_is(w, iov, niov))
                abort();
          }
          break;
@@ -186,7 +203,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          niov = take(&r, 1) % 20;
          for (unsigned i = 0; i < niov; i++)
             iov[i] = take_iov(&r);
-         if (up && !amdgpu_userptr_attach(up, iov, niov) && !in_ram(iov, niov))
+         if (up && !amdgpu_userptr_attach(up, iov, niov) &&
+             (!in_ram(iov, niov) ||
+              !window_is(amdgpu_userptr_window(up), iov, niov)))
             abort();
          break;
       case 2:

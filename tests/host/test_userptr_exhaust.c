@@ -116,7 +116,9 @@ int
 main(void)
 {
    uint32_t handles = 0;
-   struct amdgpu_userptr_ops ops = { noop_create, noop_close, &handles };
+   struct amdgpu_userptr_ops ops = {
+      .create_bo = noop_create, .close_bo = noop_close, .data = &handles,
+   };
    struct amdgpu_userptr_table *tables[CONTEXTS];
    struct amdgpu_userptr_vm_stats st;
    struct amdgpu_userptr_vm *vm;

@@ -101,7 +101,9 @@ static struct amdgpu_userptr_table *
 new_table(struct recorder *rec, unsigned *logs,
           const struct amdgpu_userptr_limits *limits)
 {
-   struct amdgpu_userptr_ops ops = { rec_create, rec_close, rec };
+   struct amdgpu_userptr_ops ops = {
+      .create_bo = rec_create, .close_bo = rec_close, .data = rec,
+   };
 
    return amdgpu_userptr_table_create(vm, &ops, limits, quiet, logs);
 }
@@ -272,7 +274,9 @@ test_private_ram(void)
 {
    struct recorder rec = { 0 };
    unsigned logs = 0;
-   struct amdgpu_userptr_ops ops = { rec_create, rec_close, &rec };
+   struct amdgpu_userptr_ops ops = {
+      .create_bo = rec_create, .close_bo = rec_close, .data = &rec,
+   };
    struct amdgpu_userptr_vm *pvm = amdgpu_userptr_vm_create(NULL, quiet, &logs);
    struct amdgpu_userptr_table *t =
       amdgpu_userptr_table_create(pvm, &ops, NULL, quiet, &logs);
@@ -303,15 +307,19 @@ is_blob(void *data, uintptr_t start, uintptr_t end)
 /*
  * The integrated build: guest RAM is found from the iovecs.  Layout, in
  * pages: 0-7 guest RAM (a memfd, split in three mappings by madvise),
- * 8 another shared file, 9-10 a host-visible blob, 11 private memory,
- * 12 a read-only shared file, 13 nothing.
+ * 8 another shared file (mapped at file offset 8: same offset-to-address
+ * distance as the first, so only the file tells them apart), 9-10 a
+ * host-visible blob, 11 private memory, 12 a read-only shared file,
+ * 13 nothing.
  */
 static void
 test_found_ram(void)
 {
    struct recorder rec = { 0 };
    unsigned logs = 0, asked = 0;
-   struct amdgpu_userptr_ops ops = { rec_create, rec_close, &rec };
+   struct amdgpu_userptr_ops ops = {
+      .create_bo = rec_create, .close_bo = rec_close, .data = &rec,
+   };
    struct amdgpu_userptr_vm *fvm = amdgpu_userptr_vm_create(NULL, quiet, &logs);
    struct amdgpu_userptr_table *t =
       amdgpu_userptr_table_create(fvm, &ops, NULL, quiet, &logs);
@@ -321,13 +329,18 @@ test_found_ram(void)
    int fds[4];
    uint8_t *l = mmap(NULL, 14 * page, PROT_NONE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-   const struct { unsigned first, count, fd; int prot, flags; } layout[] = {
-      { 0, 8, 0, PROT_READ | PROT_WRITE, MAP_SHARED },
-      { 8, 1, 1, PROT_READ | PROT_WRITE, MAP_SHARED },
-      { 9, 2, 2, PROT_READ | PROT_WRITE, MAP_SHARED },
-      { 11, 1, ~0u, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS },
-      { 12, 1, 3, PROT_READ, MAP_SHARED },
+   const struct {
+      unsigned first, count, fd, offset;
+      int prot, flags;
+   } layout[] = {
+      { 0, 8, 0, 0, PROT_READ | PROT_WRITE, MAP_SHARED },
+      { 8, 1, 1, 8, PROT_READ | PROT_WRITE, MAP_SHARED },
+      { 9, 2, 2, 0, PROT_READ | PROT_WRITE, MAP_SHARED },
+      { 11, 1, ~0u, 0, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS },
+      { 12, 1, 3, 0, PROT_READ, MAP_SHARED },
    };
+   struct iovec two_files[] = { { l + 7 * page, page }, { l + 8 * page, page } };
+   struct iovec rest[] = { { l + 3 * page, 5 * page }, { l + 8 * page, page } };
    struct iovec split[] = { { l + page, page }, { l + 2 * page, 3 * page } };
    struct {
       const char *what;
@@ -344,14 +357,14 @@ test_found_ram(void)
    amdgpu_userptr_vm_set_host_mapping_check(fvm, is_blob, &asked);
    for (unsigned i = 0; i < 4; i++) {
       fds[i] = memfd_create("found", MFD_CLOEXEC);
-      CHECK(fds[i] >= 0 && ftruncate(fds[i], 8 * page) == 0);
+      CHECK(fds[i] >= 0 && ftruncate(fds[i], 16 * page) == 0);
    }
    for (unsigned i = 0; i < sizeof(layout) / sizeof(layout[0]); i++) {
       int fd = layout[i].fd == ~0u ? -1 : fds[layout[i].fd];
 
       CHECK(mmap(l + layout[i].first * page, layout[i].count * page,
-                 layout[i].prot, layout[i].flags | MAP_FIXED, fd, 0) ==
-            l + layout[i].first * page);
+                 layout[i].prot, layout[i].flags | MAP_FIXED, fd,
+                 (off_t)layout[i].offset * page) == l + layout[i].first * page);
    }
    munmap(l + 13 * page, page);
    blob_start = (uintptr_t)l + 9 * page;
@@ -359,6 +372,7 @@ test_found_ram(void)
    /* Split guest RAM into three mappings of one file. */
    CHECK(madvise(l + 2 * page, 2 * page, MADV_DONTDUMP) == 0);
    memset(l, 0x5a, 8 * page);
+   memset(l + 8 * page, 0xd8, page);
 
    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
       unsigned before = logs;
@@ -374,24 +388,35 @@ test_found_ram(void)
    CHECK(rec.created == 0);
    CHECK(asked > 0);
 
+   /* A failed import found nothing: guest RAM is still unknown. */
+   amdgpu_userptr_vm_stats(fvm, &vst);
+   CHECK(vst.guest_ram == 0);
+
+   /* Adjacent pages of two files, same distance: two runs, each its own. */
+   CHECK(amdgpu_userptr_import(t, 1, two_files, 2, 2 * page, false, &up) == 0);
+   amdgpu_userptr_table_stats(t, &st);
+   CHECK(st.runs_aliased == 2);
+   CHECK(((uint8_t *)amdgpu_userptr_window(up))[0] == 0x5a);
+   CHECK(((uint8_t *)amdgpu_userptr_window(up))[page] == 0xd8);
+   amdgpu_userptr_destroy(up);
+
    /* Across the split: accepted, and one run. */
    CHECK(amdgpu_userptr_import(t, 1, split, 2, 4 * page, false, &up) == 0);
    amdgpu_userptr_table_stats(t, &st);
-   CHECK(st.runs_aliased == 1);
+   CHECK(st.runs_aliased == 3);
    CHECK(((uint8_t *)amdgpu_userptr_window(up))[3 * page] == 0x5a);
 
-   /* Guest RAM is what was found: the three mappings of the first file.
-    * The context's quota follows it, the VM's is twice that. */
+   /* Guest RAM is what was found: the first file's three mappings and the
+    * second file's one.  The context's quota follows it, the VM's is
+    * twice that. */
    amdgpu_userptr_vm_stats(fvm, &vst);
-   CHECK(vst.guest_ram == 8 * (uint64_t)page);
-   CHECK(vst.max_total == 16 * (uint64_t)page);
+   CHECK(vst.guest_ram == 9 * (uint64_t)page);
+   CHECK(vst.max_total == 18 * (uint64_t)page);
    CHECK(vst.mappings == 2 && vst.total == 4 * (uint64_t)page);
-   struct iovec rest = { l + 3 * page, 5 * page };
    unsigned before = logs;
-   CHECK(amdgpu_userptr_import(t, 2, &rest, 1, 5 * page, false, &up) == -ENOSPC);
+   CHECK(amdgpu_userptr_import(t, 2, rest, 2, 6 * page, false, &up) == -ENOSPC);
    CHECK(logs == before + 1);
-   rest.iov_len = 4 * page;
-   CHECK(amdgpu_userptr_import(t, 2, &rest, 1, 4 * page, false, &up) == 0);
+   CHECK(amdgpu_userptr_import(t, 2, rest, 1, 5 * page, false, &up) == 0);
 
    amdgpu_userptr_table_destroy(t);
    amdgpu_userptr_vm_stats(fvm, &vst);
@@ -413,7 +438,9 @@ test_hugetlb_ram(void)
    const size_t huge = 2u << 20;
    struct recorder rec = { 0 };
    unsigned logs = 0;
-   struct amdgpu_userptr_ops ops = { rec_create, rec_close, &rec };
+   struct amdgpu_userptr_ops ops = {
+      .create_bo = rec_create, .close_bo = rec_close, .data = &rec,
+   };
    struct amdgpu_userptr_vm *hvm = amdgpu_userptr_vm_create(NULL, quiet, &logs);
    struct amdgpu_userptr_table *t =
       amdgpu_userptr_table_create(hvm, &ops, NULL, quiet, &logs);
@@ -467,7 +494,9 @@ test_vm_budgets(void)
    };
    struct recorder rec = { 0 };
    unsigned logs = 0;
-   struct amdgpu_userptr_ops ops = { rec_create, rec_close, &rec };
+   struct amdgpu_userptr_ops ops = {
+      .create_bo = rec_create, .close_bo = rec_close, .data = &rec,
+   };
    struct amdgpu_userptr_vm *bvm = amdgpu_userptr_vm_create(&vlim, quiet, &logs);
    struct amdgpu_userptr_table *t1, *t2;
    struct amdgpu_userptr_vm_stats vst;

@@ -32,6 +32,7 @@ struct amdgpu_userptr {
    uint64_t mappings;         /* charged to the VM: runs + the window */
    bool readonly;
    bool attached;
+   bool dead;                 /* the window could not be emptied */
 };
 
 struct amdgpu_userptr_table {
@@ -95,11 +96,23 @@ amdgpu_close_bo(void *data, uint32_t handle)
    drmIoctl((int)(intptr_t)data, DRM_IOCTL_GEM_CLOSE, &args);
 }
 
+static void
+amdgpu_wait_idle(void *data, uint32_t handle)
+{
+   union drm_amdgpu_gem_wait_idle args = {
+      .in.handle = handle,
+      .in.timeout = UINT64_MAX,   /* negative as an s64: no timeout */
+   };
+
+   drmIoctl((int)(intptr_t)data, DRM_IOCTL_AMDGPU_GEM_WAIT_IDLE, &args);
+}
+
 void
 amdgpu_userptr_ops_amdgpu(struct amdgpu_userptr_ops *ops, int drm_fd)
 {
    ops->create_bo = amdgpu_create_userptr_bo;
    ops->close_bo = amdgpu_close_bo;
+   ops->wait_idle = amdgpu_wait_idle;
    ops->data = (void *)(intptr_t)drm_fd;
 }
 
@@ -162,7 +175,7 @@ build_runs(struct amdgpu_userptr_table *table, uint32_t res_id,
    struct amdgpu_userptr_ram_cursor cursor = { 0 };
    struct run *runs;
    unsigned nruns = 0;
-   uint64_t last_span = 0;
+   struct amdgpu_userptr_span last_span = { 0 };
    uint64_t total = 0;
    int ret = 0;
 
@@ -182,7 +195,7 @@ build_runs(struct amdgpu_userptr_table *table, uint32_t res_id,
    for (unsigned i = 0; i < niov; i++) {
       uintptr_t base = (uintptr_t)iov[i].iov_base;
       uint64_t len = iov[i].iov_len;
-      uint64_t span;
+      struct amdgpu_userptr_span span;
 
       if (!len || (base & mask) || (len & mask)) {
          table->log(table->log_data,
@@ -203,21 +216,22 @@ build_runs(struct amdgpu_userptr_table *table, uint32_t res_id,
       if (ret)
          break;
       total += len;
-      if (nruns && span == last_span &&
+      if (nruns && amdgpu_userptr_span_equal(&span, &last_span) &&
           runs[nruns - 1].src + runs[nruns - 1].len == base)
          runs[nruns - 1].len += len;
       else
          runs[nruns++] = (struct run){ base, len };
       last_span = span;
    }
-   amdgpu_userptr_ram_cursor_fini(&cursor);
-
    if (!ret && total != size) {
       table->log(table->log_data,
                  "res_id %u: entries cover 0x%" PRIx64 " bytes, size is 0x%"
                  PRIx64, res_id, total, size);
       ret = -EINVAL;
    }
+   if (!ret)
+      amdgpu_userptr_vm_note_found(table->vm, &cursor);
+   amdgpu_userptr_ram_cursor_fini(&cursor);
    if (ret) {
       free(runs);
       return ret;
@@ -258,6 +272,23 @@ window_reserve(uint64_t size)
    return aligned;
 }
 
+/*
+ * The window could not be emptied, so old pages may stay mapped in it:
+ * make sure the GPU is done with them, and never use the userptr again.
+ */
+static void
+userptr_kill(struct amdgpu_userptr *up)
+{
+   struct amdgpu_userptr_table *table = up->table;
+
+   table->log(table->log_data, "res_id %u: the window cannot be emptied: %s; "
+              "the userptr is dead", up->res_id, strerror(errno));
+   if (up->handle && table->ops.wait_idle)
+      table->ops.wait_idle(table->ops.data, up->handle);
+   up->dead = true;
+   up->attached = false;
+}
+
 static int
 window_alias(struct amdgpu_userptr *up, const struct run *runs, unsigned nruns)
 {
@@ -284,7 +315,8 @@ window_alias(struct amdgpu_userptr *up, const struct run *runs, unsigned nruns)
          else
             table->log(table->log_data, "res_id %u: aliasing run %u failed: %s",
                        up->res_id, i, strerror(err));
-         window_clear(up->window, up->size);
+         if (window_clear(up->window, up->size))
+            userptr_kill(up);
          return err == EINVAL ? -EOPNOTSUPP : -err;
       }
       off += runs[i].len;
@@ -293,7 +325,8 @@ window_alias(struct amdgpu_userptr *up, const struct run *runs, unsigned nruns)
    if (up->readonly && mprotect(up->window, up->size, PROT_READ)) {
       int err = errno;
 
-      window_clear(up->window, up->size);
+      if (window_clear(up->window, up->size))
+         userptr_kill(up);
       return -err;
    }
    return 0;
@@ -447,8 +480,7 @@ amdgpu_userptr_detach(struct amdgpu_userptr *up)
     * returns only after the BO's fences signalled. */
    ret = window_clear(up->window, up->size);
    if (ret) {
-      up->table->log(up->table->log_data, "res_id %u: detach failed: %s",
-                     up->res_id, strerror(-ret));
+      userptr_kill(up);
       return ret;
    }
    up->attached = false;
@@ -470,6 +502,11 @@ amdgpu_userptr_attach(struct amdgpu_userptr *up, const struct iovec *iov,
       up->table->log(up->table->log_data, "res_id %u: already has backing",
                      up->res_id);
       return -EINVAL;
+   }
+   if (up->dead) {
+      up->table->log(up->table->log_data, "res_id %u: dead (its window could "
+                     "not be emptied)", up->res_id);
+      return -EIO;
    }
    ret = build_runs(up->table, up->res_id, iov, niov, up->size, &runs, &nruns);
    if (ret)
@@ -496,9 +533,13 @@ amdgpu_userptr_destroy(struct amdgpu_userptr *up)
    struct amdgpu_userptr_table *table = up->table;
    struct amdgpu_userptr **link = &table->buckets[bucket_of(up->res_id)];
 
-   /* Unmap first: host amdgpu waits for the GPU before the pages go. */
-   munmap(up->window, up->size);
+   /* Empty first: host amdgpu waits for the GPU before the pages go; the
+    * range stays reserved until the BO registered on it is closed. */
+   if (up->attached && window_clear(up->window, up->size) && up->handle &&
+       table->ops.wait_idle)
+      table->ops.wait_idle(table->ops.data, up->handle);
    table->ops.close_bo(table->ops.data, up->handle);
+   munmap(up->window, up->size);
 
    while (*link != up)
       link = &(*link)->next;

@@ -101,6 +101,8 @@ struct amdgpu_userptr_ops {
    int (*create_bo)(void *data, void *addr, uint64_t size, bool readonly,
                     uint32_t *handle);
    void (*close_bo)(void *data, uint32_t handle);
+   /* Waits until the GPU no longer uses the BO; optional. */
+   void (*wait_idle)(void *data, uint32_t handle);
    void *data;
 };
 
@@ -145,7 +147,11 @@ amdgpu_userptr_window(const struct amdgpu_userptr *up);
 /*
  * Invalidation: on return no guest page is mapped in the window any more
  * and, since host amdgpu's notifier waited for the BO's fences during the
- * unmap, the GPU can no longer reach the old pages.
+ * unmap, the GPU can no longer reach the old pages.  Should the window
+ * not be emptied (no memory for the mapping), the userptr waits for its
+ * BO to be idle, becomes dead (detached for good: attach fails, and the
+ * caller must refuse submissions of a detached userptr) and the error is
+ * returned.
  */
 int
 amdgpu_userptr_detach(struct amdgpu_userptr *up);

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +35,22 @@
 
 #include <linux/fs.h>
 
-struct ram_range {
-   uintptr_t start, end;
+#ifndef PROCMAP_QUERY
+/* Linux 6.11's UAPI, for older headers: the struct is size-versioned and
+ * older kernels answer ENOTTY. */
+#define PROCMAP_QUERY_VMA_READABLE 0x01
+#define PROCMAP_QUERY_VMA_WRITABLE 0x02
+#define PROCMAP_QUERY_VMA_SHARED 0x08
+struct procmap_query {
+   uint64_t size, query_flags, query_addr;
+   uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset;
+   uint64_t inode;
+   uint32_t dev_major, dev_minor;
+   uint32_t vma_name_size, build_id_size;
+   uint64_t vma_name_addr, build_id_addr;
 };
+#define PROCMAP_QUERY _IOWR(0x66, 17, struct procmap_query)
+#endif
 
 struct amdgpu_userptr_vm {
    pthread_mutex_t lock;
@@ -45,9 +59,9 @@ struct amdgpu_userptr_vm {
    long page_size;
 
    /* Guest RAM the VMM added; when empty, what the iovecs showed. */
-   struct ram_range *added;
+   struct amdgpu_userptr_range *added;
    unsigned added_count;
-   struct ram_range *found;   /* sorted, disjoint */
+   struct amdgpu_userptr_range *found;   /* sorted, disjoint */
    unsigned found_count;
 
    int maps_fd;               /* /proc/self/maps, for PROCMAP_QUERY */
@@ -59,7 +73,6 @@ struct amdgpu_userptr_vm {
 
    uint64_t max_mappings, mappings;
    uint64_t max_total, total;  /* max_total 0: twice the guest RAM */
-   int tables;
 };
 
 /* vm.max_map_count and how many mappings the process has now. */
@@ -84,6 +97,19 @@ default_max_mappings(void)
    return used < limit ? (limit - used) / 2 : 0;
 }
 
+static void
+log_stderr(void *data, const char *fmt, ...)
+{
+   va_list ap;
+
+   (void)data;
+   va_start(ap, fmt);
+   fputs("amdgpu_userptr: ", stderr);
+   vfprintf(stderr, fmt, ap);
+   fputc('\n', stderr);
+   va_end(ap);
+}
+
 struct amdgpu_userptr_vm *
 amdgpu_userptr_vm_create(const struct amdgpu_userptr_vm_limits *limits,
                          amdgpu_userptr_log_fn log, void *log_data)
@@ -93,7 +119,7 @@ amdgpu_userptr_vm_create(const struct amdgpu_userptr_vm_limits *limits,
    if (!vm)
       return NULL;
    pthread_mutex_init(&vm->lock, NULL);
-   vm->log = log;
+   vm->log = log ? log : log_stderr;
    vm->log_data = log_data;
    vm->page_size = sysconf(_SC_PAGESIZE);
    vm->maps_fd = -1;
@@ -108,6 +134,9 @@ amdgpu_userptr_vm_destroy(struct amdgpu_userptr_vm *vm)
 {
    if (!vm)
       return;
+   if (vm->mappings || vm->total)
+      vm->log(vm->log_data, "destroyed with %" PRIu64 " mappings and %" PRIu64
+              " bytes still charged", vm->mappings, vm->total);
    if (vm->maps_fd >= 0)
       close(vm->maps_fd);
    pthread_mutex_destroy(&vm->lock);
@@ -121,7 +150,7 @@ amdgpu_userptr_vm_add_guest_ram(struct amdgpu_userptr_vm *vm, void *base,
                                 uint64_t size)
 {
    uintptr_t start = (uintptr_t)base;
-   struct ram_range *added;
+   struct amdgpu_userptr_range *added;
    int ret = 0;
 
    if (!size || start + size < start || size > UINTPTR_MAX - start)
@@ -129,7 +158,7 @@ amdgpu_userptr_vm_add_guest_ram(struct amdgpu_userptr_vm *vm, void *base,
    pthread_mutex_lock(&vm->lock);
    added = realloc(vm->added, (vm->added_count + 1) * sizeof(*added));
    if (added) {
-      added[vm->added_count++] = (struct ram_range){ start, start + size };
+      added[vm->added_count++] = (struct amdgpu_userptr_range){ start, start + size };
       vm->added = added;
    } else {
       ret = -ENOMEM;
@@ -150,7 +179,7 @@ amdgpu_userptr_vm_set_host_mapping_check(struct amdgpu_userptr_vm *vm,
 }
 
 static uint64_t
-ranges_size(const struct ram_range *r, unsigned count)
+ranges_size(const struct amdgpu_userptr_range *r, unsigned count)
 {
    uint64_t size = 0;
 
@@ -201,7 +230,7 @@ amdgpu_userptr_vm_stats(struct amdgpu_userptr_vm *vm,
 static void
 note_found(struct amdgpu_userptr_vm *vm, uintptr_t start, uintptr_t end)
 {
-   struct ram_range *r = vm->found, *grown;
+   struct amdgpu_userptr_range *r = vm->found, *grown;
    unsigned n = vm->found_count, i = 0, j;
 
    while (i < n && r[i].end < start)
@@ -218,12 +247,12 @@ note_found(struct amdgpu_userptr_vm *vm, uintptr_t start, uintptr_t end)
       if (!grown)
          return;
       memmove(&grown[i + 1], &grown[i], (n - i) * sizeof(*r));
-      grown[i] = (struct ram_range){ start, end };
+      grown[i] = (struct amdgpu_userptr_range){ start, end };
       vm->found = grown;
       vm->found_count = n + 1;
       return;
    }
-   r[i] = (struct ram_range){ start, end };
+   r[i] = (struct amdgpu_userptr_range){ start, end };
    memmove(&r[i + 1], &r[j], (n - j) * sizeof(*r));
    vm->found_count = n - (j - i - 1);
 }
@@ -243,7 +272,6 @@ static int
 query_vma(struct amdgpu_userptr_vm *vm, uintptr_t addr,
           struct amdgpu_userptr_vma *out)
 {
-#ifdef PROCMAP_QUERY
    struct procmap_query q = {
       .size = sizeof(q),
       .query_addr = addr,
@@ -259,7 +287,7 @@ query_vma(struct amdgpu_userptr_vm *vm, uintptr_t addr,
          return -errno;
    }
    if (ioctl(vm->maps_fd, PROCMAP_QUERY, &q))
-      return errno == ENOENT ? -ENOENT : -ENOTTY;
+      return errno == EINVAL ? -ENOTTY : -errno;
    *out = (struct amdgpu_userptr_vma){
       .start = q.vma_start,
       .end = q.vma_end,
@@ -273,12 +301,6 @@ query_vma(struct amdgpu_userptr_vm *vm, uintptr_t addr,
       .writable = q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE,
    };
    return 0;
-#else
-   (void)vm;
-   (void)addr;
-   (void)out;
-   return -ENOTTY;
-#endif
 }
 
 /* Kernels before 6.11: every mapping, from one read of /proc/self/maps. */
@@ -377,14 +399,24 @@ found:
    return ret;
 }
 
-static uint64_t
-span_of(const struct amdgpu_userptr_vma *v)
+/* Keeps a mapping an entry lay in, for amdgpu_userptr_vm_note_found(). */
+static bool
+remember_found(struct amdgpu_userptr_ram_cursor *cur,
+               const struct amdgpu_userptr_vma *v)
 {
-   /* Mappings with the same file and file_delta are one span of the file:
-    * their pages are adjacent in both address and file offset. */
-   return (v->inode * 0x9e3779b97f4a7c15ull) ^
-          ((uint64_t)v->dev_major << 44 | (uint64_t)v->dev_minor << 24) ^
-          v->file_delta;
+   struct amdgpu_userptr_range *grown;
+
+   if (cur->nfound && cur->found[cur->nfound - 1].start == v->start)
+      return true;
+   if (cur->nfound == cur->found_room) {
+      cur->found_room = cur->found_room ? 2 * cur->found_room : 4;
+      grown = realloc(cur->found, cur->found_room * sizeof(*grown));
+      if (!grown)
+         return false;
+      cur->found = grown;
+   }
+   cur->found[cur->nfound++] = (struct amdgpu_userptr_range){ v->start, v->end };
+   return true;
 }
 
 int
@@ -392,7 +424,7 @@ amdgpu_userptr_vm_check_entry(struct amdgpu_userptr_vm *vm,
                               struct amdgpu_userptr_ram_cursor *cur,
                               amdgpu_userptr_log_fn log, void *log_data,
                               uint32_t res_id, unsigned index, uintptr_t base,
-                              uint64_t len, uint64_t *span)
+                              uint64_t len, struct amdgpu_userptr_span *span)
 {
    const uintptr_t end = base + len;
    struct amdgpu_userptr_vma first = { 0 }, v;
@@ -441,10 +473,18 @@ amdgpu_userptr_vm_check_entry(struct amdgpu_userptr_vm *vm,
       }
       if (ret)
          goto out;
-      if (!vm->added_count)
-         note_found(vm, v.start, v.end);
+      if (!vm->added_count && !remember_found(cur, &v)) {
+         why = "could not be recorded";
+         ret = -ENOMEM;
+         goto out;
+      }
    }
-   *span = span_of(&first);
+   *span = (struct amdgpu_userptr_span){
+      .inode = first.inode,
+      .file_delta = first.file_delta,
+      .dev_major = first.dev_major,
+      .dev_minor = first.dev_minor,
+   };
 out:
    pthread_mutex_unlock(&vm->lock);
    if (why)
@@ -455,11 +495,21 @@ out:
 }
 
 void
+amdgpu_userptr_vm_note_found(struct amdgpu_userptr_vm *vm,
+                             const struct amdgpu_userptr_ram_cursor *cur)
+{
+   pthread_mutex_lock(&vm->lock);
+   for (unsigned i = 0; !vm->added_count && i < cur->nfound; i++)
+      note_found(vm, cur->found[i].start, cur->found[i].end);
+   pthread_mutex_unlock(&vm->lock);
+}
+
+void
 amdgpu_userptr_ram_cursor_fini(struct amdgpu_userptr_ram_cursor *cur)
 {
    free(cur->maps);
-   cur->maps = NULL;
-   cur->nmaps = 0;
+   free(cur->found);
+   *cur = (struct amdgpu_userptr_ram_cursor){ 0 };
 }
 
 int
