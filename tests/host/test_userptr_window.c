@@ -108,6 +108,33 @@ new_table(struct recorder *rec, unsigned *logs,
    return amdgpu_userptr_table_create(vm, &ops, limits, quiet, logs);
 }
 
+/* A VM of its own with one context, for the tests of guest RAM. */
+struct own_vm {
+   struct recorder rec;
+   unsigned logs;
+   struct amdgpu_userptr_vm *vm;
+   struct amdgpu_userptr_table *t;
+};
+
+static void
+own_vm_init(struct own_vm *o)
+{
+   struct amdgpu_userptr_ops ops = {
+      .create_bo = rec_create, .close_bo = rec_close, .data = &o->rec,
+   };
+
+   *o = (struct own_vm){ 0 };
+   o->vm = amdgpu_userptr_vm_create(NULL, quiet, &o->logs);
+   o->t = amdgpu_userptr_table_create(o->vm, &ops, NULL, quiet, &o->logs);
+}
+
+static void
+own_vm_fini(struct own_vm *o)
+{
+   amdgpu_userptr_table_destroy(o->t);
+   amdgpu_userptr_vm_destroy(o->vm);
+}
+
 static void
 test_scattered_import(void)
 {
@@ -272,25 +299,18 @@ test_bad_inputs(void)
 static void
 test_private_ram(void)
 {
-   struct recorder rec = { 0 };
-   unsigned logs = 0;
-   struct amdgpu_userptr_ops ops = {
-      .create_bo = rec_create, .close_bo = rec_close, .data = &rec,
-   };
-   struct amdgpu_userptr_vm *pvm = amdgpu_userptr_vm_create(NULL, quiet, &logs);
-   struct amdgpu_userptr_table *t =
-      amdgpu_userptr_table_create(pvm, &ops, NULL, quiet, &logs);
+   struct own_vm o;
    uint8_t *priv = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
    struct iovec iov = { priv, 4 * page };
    struct amdgpu_userptr *up;
 
-   amdgpu_userptr_vm_add_guest_ram(pvm, priv, 4 * page);
-   CHECK(amdgpu_userptr_import(t, 1, &iov, 1, 4 * page, false, &up) ==
+   own_vm_init(&o);
+   amdgpu_userptr_vm_add_guest_ram(o.vm, priv, 4 * page);
+   CHECK(amdgpu_userptr_import(o.t, 1, &iov, 1, 4 * page, false, &up) ==
          -EOPNOTSUPP);
-   CHECK(rec.created == 0 && logs == 1);
-   amdgpu_userptr_table_destroy(t);
-   amdgpu_userptr_vm_destroy(pvm);
+   CHECK(o.rec.created == 0 && o.logs == 1);
+   own_vm_fini(&o);
    munmap(priv, 4 * page);
 }
 
@@ -315,14 +335,8 @@ is_blob(void *data, uintptr_t start, uintptr_t end)
 static void
 test_found_ram(void)
 {
-   struct recorder rec = { 0 };
-   unsigned logs = 0, asked = 0;
-   struct amdgpu_userptr_ops ops = {
-      .create_bo = rec_create, .close_bo = rec_close, .data = &rec,
-   };
-   struct amdgpu_userptr_vm *fvm = amdgpu_userptr_vm_create(NULL, quiet, &logs);
-   struct amdgpu_userptr_table *t =
-      amdgpu_userptr_table_create(fvm, &ops, NULL, quiet, &logs);
+   struct own_vm o;
+   unsigned asked = 0;
    struct amdgpu_userptr_vm_stats vst;
    struct amdgpu_userptr_stats st;
    struct amdgpu_userptr *up;
@@ -354,7 +368,8 @@ test_found_ram(void)
       { "nothing mapped", { l + 13 * page, page }, -EFAULT },
    };
 
-   amdgpu_userptr_vm_set_host_mapping_check(fvm, is_blob, &asked);
+   own_vm_init(&o);
+   amdgpu_userptr_vm_set_host_mapping_check(o.vm, is_blob, &asked);
    for (unsigned i = 0; i < 4; i++) {
       fds[i] = memfd_create("found", MFD_CLOEXEC);
       CHECK(fds[i] >= 0 && ftruncate(fds[i], 16 * page) == 0);
@@ -375,53 +390,54 @@ test_found_ram(void)
    memset(l + 8 * page, 0xd8, page);
 
    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-      unsigned before = logs;
-      int ret = amdgpu_userptr_import(t, 10 + i, &cases[i].iov, 1, page *
+      unsigned before = o.logs;
+      int ret = amdgpu_userptr_import(o.t, 10 + i, &cases[i].iov, 1, page *
                                       (cases[i].iov.iov_len / page), false, &up);
 
       if (ret != cases[i].err)
          fprintf(stderr, "case '%s': got %d, want %d\n", cases[i].what, ret,
                  cases[i].err);
       CHECK(ret == cases[i].err);
-      CHECK(logs == before + 1);
+      CHECK(o.logs == before + 1);
    }
-   CHECK(rec.created == 0);
+   CHECK(o.rec.created == 0);
    CHECK(asked > 0);
 
    /* A failed import found nothing: guest RAM is still unknown. */
-   amdgpu_userptr_vm_stats(fvm, &vst);
+   amdgpu_userptr_vm_stats(o.vm, &vst);
    CHECK(vst.guest_ram == 0);
 
    /* Adjacent pages of two files, same distance: two runs, each its own. */
-   CHECK(amdgpu_userptr_import(t, 1, two_files, 2, 2 * page, false, &up) == 0);
-   amdgpu_userptr_table_stats(t, &st);
+   CHECK(amdgpu_userptr_import(o.t, 1, two_files, 2, 2 * page, false, &up) == 0);
+   amdgpu_userptr_table_stats(o.t, &st);
    CHECK(st.runs_aliased == 2);
    CHECK(((uint8_t *)amdgpu_userptr_window(up))[0] == 0x5a);
    CHECK(((uint8_t *)amdgpu_userptr_window(up))[page] == 0xd8);
    amdgpu_userptr_destroy(up);
 
    /* Across the split: accepted, and one run. */
-   CHECK(amdgpu_userptr_import(t, 1, split, 2, 4 * page, false, &up) == 0);
-   amdgpu_userptr_table_stats(t, &st);
+   CHECK(amdgpu_userptr_import(o.t, 1, split, 2, 4 * page, false, &up) == 0);
+   amdgpu_userptr_table_stats(o.t, &st);
    CHECK(st.runs_aliased == 3);
    CHECK(((uint8_t *)amdgpu_userptr_window(up))[3 * page] == 0x5a);
 
    /* Guest RAM is what was found: the first file's three mappings and the
     * second file's one.  The context's quota follows it, the VM's is
     * twice that. */
-   amdgpu_userptr_vm_stats(fvm, &vst);
+   amdgpu_userptr_vm_stats(o.vm, &vst);
    CHECK(vst.guest_ram == 9 * (uint64_t)page);
    CHECK(vst.max_total == 18 * (uint64_t)page);
    CHECK(vst.mappings == 2 && vst.total == 4 * (uint64_t)page);
-   unsigned before = logs;
-   CHECK(amdgpu_userptr_import(t, 2, rest, 2, 6 * page, false, &up) == -ENOSPC);
-   CHECK(logs == before + 1);
-   CHECK(amdgpu_userptr_import(t, 2, rest, 1, 5 * page, false, &up) == 0);
+   unsigned before = o.logs;
+   CHECK(amdgpu_userptr_import(o.t, 2, rest, 2, 6 * page, false, &up) == -ENOSPC);
+   CHECK(o.logs == before + 1);
+   CHECK(amdgpu_userptr_import(o.t, 2, rest, 1, 5 * page, false, &up) == 0);
 
-   amdgpu_userptr_table_destroy(t);
-   amdgpu_userptr_vm_stats(fvm, &vst);
+   amdgpu_userptr_table_destroy(o.t);
+   o.t = NULL;
+   amdgpu_userptr_vm_stats(o.vm, &vst);
    CHECK(vst.mappings == 0 && vst.total == 0);
-   amdgpu_userptr_vm_destroy(fvm);
+   own_vm_fini(&o);
    munmap(l, 14 * page);
    for (unsigned i = 0; i < 4; i++)
       close(fds[i]);
@@ -436,20 +452,14 @@ static void
 test_hugetlb_ram(void)
 {
    const size_t huge = 2u << 20;
-   struct recorder rec = { 0 };
-   unsigned logs = 0;
-   struct amdgpu_userptr_ops ops = {
-      .create_bo = rec_create, .close_bo = rec_close, .data = &rec,
-   };
-   struct amdgpu_userptr_vm *hvm = amdgpu_userptr_vm_create(NULL, quiet, &logs);
-   struct amdgpu_userptr_table *t =
-      amdgpu_userptr_table_create(hvm, &ops, NULL, quiet, &logs);
+   struct own_vm o;
    struct amdgpu_userptr *up;
    FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r+e");
    unsigned long had = 0;
    uint8_t *p = MAP_FAILED;
    int fd = memfd_create("huge", MFD_CLOEXEC | MFD_HUGETLB);
 
+   own_vm_init(&o);
    if (f && fscanf(f, "%lu", &had) == 1) {
       rewind(f);
       fprintf(f, "%lu\n", had + 1);
@@ -465,9 +475,9 @@ test_hugetlb_ram(void)
    } else {
       struct iovec iov = { p + 3 * page, 2 * page };
 
-      CHECK(amdgpu_userptr_import(t, 1, &iov, 1, 2 * page, false, &up) ==
+      CHECK(amdgpu_userptr_import(o.t, 1, &iov, 1, 2 * page, false, &up) ==
             -EOPNOTSUPP);
-      CHECK(rec.created == 0 && logs == 1);
+      CHECK(o.rec.created == 0 && o.logs == 1);
       munmap(p, huge);
    }
    if (fd >= 0)
@@ -477,8 +487,7 @@ test_hugetlb_ram(void)
       fprintf(f, "%lu\n", had);
       fclose(f);
    }
-   amdgpu_userptr_table_destroy(t);
-   amdgpu_userptr_vm_destroy(hvm);
+   own_vm_fini(&o);
 }
 
 /*

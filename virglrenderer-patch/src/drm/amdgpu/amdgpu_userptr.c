@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,19 +50,6 @@ struct run {
    uintptr_t src;
    uint64_t len;
 };
-
-static void
-log_stderr(void *data, const char *fmt, ...)
-{
-   va_list ap;
-
-   (void)data;
-   va_start(ap, fmt);
-   fputs("amdgpu_userptr: ", stderr);
-   vfprintf(stderr, fmt, ap);
-   fputc('\n', stderr);
-   va_end(ap);
-}
 
 static int
 amdgpu_create_userptr_bo(void *data, void *addr, uint64_t size, bool readonly,
@@ -136,7 +122,7 @@ amdgpu_userptr_table_create(struct amdgpu_userptr_vm *vm,
       table->limits.max_size = 4ull << 30;
    if (!table->limits.max_count)
       table->limits.max_count = 4096;
-   table->log = log ? log : log_stderr;
+   table->log = log ? log : amdgpu_userptr_log_stderr;
    table->log_data = log_data;
    table->page_size = sysconf(_SC_PAGESIZE);
    return table;

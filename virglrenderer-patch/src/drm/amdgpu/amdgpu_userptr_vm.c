@@ -97,8 +97,8 @@ default_max_mappings(void)
    return used < limit ? (limit - used) / 2 : 0;
 }
 
-static void
-log_stderr(void *data, const char *fmt, ...)
+void
+amdgpu_userptr_log_stderr(void *data, const char *fmt, ...)
 {
    va_list ap;
 
@@ -119,7 +119,7 @@ amdgpu_userptr_vm_create(const struct amdgpu_userptr_vm_limits *limits,
    if (!vm)
       return NULL;
    pthread_mutex_init(&vm->lock, NULL);
-   vm->log = log ? log : log_stderr;
+   vm->log = log ? log : amdgpu_userptr_log_stderr;
    vm->log_data = log_data;
    vm->page_size = sysconf(_SC_PAGESIZE);
    vm->maps_fd = -1;

@@ -23,6 +23,11 @@ struct amdgpu_userptr_vma {
    bool shared, readable, writable, host_mapping;
 };
 
+/* The log when the caller gives none. */
+void
+amdgpu_userptr_log_stderr(void *data, const char *fmt, ...)
+   __attribute__((format(printf, 2, 3)));
+
 /* A file span: mappings of one file at one offset-to-address distance,
  * whose adjacent pages are adjacent in the file too. */
 struct amdgpu_userptr_span {
