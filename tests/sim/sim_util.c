@@ -215,6 +215,7 @@ sim_fence_wait(struct sim_gpu *gpu, uint64_t seq, uint64_t timeout_ns,
 	struct amdgpu_cs_fence fence = {
 		.context = gpu->ctx,
 		.ip_type = gpu->last_ip,
+		.ring = gpu->last_ring,
 		.fence = seq,
 	};
 	uint32_t expired = 0;
@@ -234,6 +235,7 @@ sim_submit_chunks(struct sim_gpu *gpu, struct sim_ib *ib,
 	struct drm_amdgpu_bo_list_entry entries[64];
 	struct drm_amdgpu_cs_chunk_ib ib_chunk = {
 		.ip_type = ib->ip_type,
+		.ring = ib->ring,
 		.va_start = ib->buf.va,
 		.ib_bytes = ib->n * 4,
 	};
@@ -259,6 +261,7 @@ sim_submit_chunks(struct sim_gpu *gpu, struct sim_ib *ib,
 	if (r)
 		return r;
 	gpu->last_ip = ib->ip_type;
+	gpu->last_ring = ib->ring;
 	r = amdgpu_cs_submit_raw2(gpu->dev, gpu->ctx, list, num_extra + 1, chunks,
 				  &seq);
 	amdgpu_bo_list_destroy_raw(gpu->dev, list);

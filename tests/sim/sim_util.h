@@ -23,7 +23,8 @@ struct sim_gpu {
 	amdgpu_device_handle dev;
 	amdgpu_context_handle ctx;
 	uint32_t drm_major, drm_minor;
-	uint32_t last_ip;	/* ring of the last submission */
+	uint32_t last_ip;	/* IP and ring of the last submission */
+	uint32_t last_ring;
 };
 
 struct sim_buf {
@@ -38,6 +39,7 @@ struct sim_buf {
 
 struct sim_ib {
 	uint32_t ip_type;	/* AMDGPU_HW_IP_DMA unless set */
+	uint32_t ring;		/* 0 unless set */
 	struct sim_buf buf;
 	uint32_t *dw;
 	unsigned n;

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <xf86drm.h>
 
@@ -795,6 +797,161 @@ test_cs_syncobj_chunks(struct sim_gpu *gpu)
 	sim_buf_free(&b);
 }
 
+static int
+ctx_op(struct sim_gpu *gpu, uint32_t op, uint32_t ctx_id, uint32_t flags,
+       union drm_amdgpu_ctx *out)
+{
+	union drm_amdgpu_ctx args = {
+		.in = { .op = op, .ctx_id = ctx_id, .flags = flags },
+	};
+	int r = drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_CTX, &args) ? -errno : 0;
+
+	if (out)
+		*out = args;
+	return r;
+}
+
+static int
+gem_create(struct sim_gpu *gpu, uint64_t size, uint32_t domain,
+	   uint64_t flags, uint32_t *handle)
+{
+	union drm_amdgpu_gem_create args = {
+		.in = { .bo_size = size, .domains = domain, .domain_flags = flags },
+	};
+
+	if (drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_CREATE, &args))
+		return -errno;
+	*handle = args.out.handle;
+	return 0;
+}
+
+/*
+ * What Linux 6.12's amdgpu answers, where the simulator once differed:
+ * four compute rings, the stable pstate kept and checked, flags refused
+ * where the context ioctl takes none, GDS/GWS/OA BOs.
+ */
+static void
+test_uapi_6_12(struct sim_gpu *gpu)
+{
+	struct drm_amdgpu_info_hw_ip ip;
+	struct drm_amdgpu_info_gds gds;
+	union drm_amdgpu_ctx out;
+	uint32_t other, h;
+	struct sim_buf b;
+	struct sim_ib ib;
+
+	/* every compute ring AMDGPU_INFO_HW_IP_INFO reports takes work */
+	CHECK(!amdgpu_query_hw_ip_info(gpu->dev, AMDGPU_HW_IP_COMPUTE, 0, &ip),
+	      "hw ip info");
+	CHECK(ip.available_rings == 0xf, "compute rings 0x%x", ip.available_rings);
+	CHECK(!sim_buf_gtt(gpu, 4096, &b) && !sim_ib_init(gpu, &ib), "buffers");
+	ib.ip_type = AMDGPU_HW_IP_COMPUTE;
+	for (uint32_t ring = 0; ring < 5; ring++) {
+		int r;
+
+		memset(b.cpu, 0, 4);
+		ib.ring = ring;
+		/* WRITE_DATA, dst_sel 5 (memory): the ring number + 1 */
+		ib.dw[ib.n++] = PKT3(0x37, 4 + 1 - 2);
+		ib.dw[ib.n++] = 5 << 8;
+		ib.dw[ib.n++] = (uint32_t)b.va;
+		ib.dw[ib.n++] = b.va >> 32;
+		ib.dw[ib.n++] = ring + 1;
+		r = sim_submit(gpu, &ib, &b.handle, 1, true, NULL);
+		if (ring < 4)
+			CHECK(!r && *(uint32_t *)b.cpu == ring + 1,
+			      "compute ring %u: %d, wrote %u", ring, r,
+			      *(uint32_t *)b.cpu);
+		else
+			CHECK(r == -EINVAL, "compute ring 4: %d", r);
+	}
+	ib.ring = 0;
+	sim_ib_fini(&ib);
+	sim_buf_free(&b);
+
+	/* the stable pstate: kept, checked, one context at a time */
+	CHECK(!ctx_op(gpu, AMDGPU_CTX_OP_ALLOC_CTX, 0, 0, &out), "alloc");
+	other = out.out.alloc.ctx_id;
+	CHECK(ctx_op(gpu, AMDGPU_CTX_OP_ALLOC_CTX, 0, 1, NULL) == -EINVAL,
+	      "alloc with flags");
+	CHECK(ctx_op(gpu, AMDGPU_CTX_OP_QUERY_STATE2, other, 1, NULL) == -EINVAL,
+	      "query with flags");
+	CHECK(ctx_op(gpu, AMDGPU_CTX_OP_GET_STABLE_PSTATE, other, 0, &out) == 0 &&
+	      out.out.pstate.flags == AMDGPU_CTX_STABLE_PSTATE_NONE, "pstate NONE");
+	CHECK(ctx_op(gpu, AMDGPU_CTX_OP_SET_STABLE_PSTATE, other,
+		     AMDGPU_CTX_STABLE_PSTATE_PEAK + 1, NULL) == -EINVAL,
+	      "pstate past PEAK");
+	CHECK(ctx_op(gpu, AMDGPU_CTX_OP_SET_STABLE_PSTATE, other,
+		     AMDGPU_CTX_STABLE_PSTATE_PEAK, NULL) == 0, "set PEAK");
+	CHECK(ctx_op(gpu, AMDGPU_CTX_OP_GET_STABLE_PSTATE, other, 0, &out) == 0 &&
+	      out.out.pstate.flags == AMDGPU_CTX_STABLE_PSTATE_PEAK,
+	      "PEAK reads back: %u", out.out.pstate.flags);
+	CHECK(ctx_op(gpu, AMDGPU_CTX_OP_GET_STABLE_PSTATE, other, 1, NULL) ==
+	      -EINVAL, "get with flags");
+	CHECK(amdgpu_cs_ctx_stable_pstate(gpu->ctx, AMDGPU_CTX_OP_SET_STABLE_PSTATE,
+					  AMDGPU_CTX_STABLE_PSTATE_STANDARD,
+					  NULL) == -EBUSY,
+	      "a second context forcing the level");
+	CHECK(ctx_op(gpu, AMDGPU_CTX_OP_FREE_CTX, other, 0, NULL) == 0, "free");
+	{
+		uint32_t level = ~0u;
+
+		CHECK(!amdgpu_cs_ctx_stable_pstate(gpu->ctx,
+						   AMDGPU_CTX_OP_GET_STABLE_PSTATE,
+						   0, &level) &&
+		      level == AMDGPU_CTX_STABLE_PSTATE_NONE,
+		      "the level came back with its context: %u", level);
+	}
+
+	/* GDS, GWS and OA, within what AMDGPU_INFO_GDS_CONFIG says */
+	CHECK(!amdgpu_query_info(gpu->dev, AMDGPU_INFO_GDS_CONFIG, sizeof(gds),
+				 &gds) &&
+	      gds.gds_total_size == 64 * 1024 &&
+	      gds.gws_per_compute_partition == 64 &&
+	      gds.oa_per_compute_partition == 16, "gds config");
+	CHECK(!gem_create(gpu, 256, AMDGPU_GEM_DOMAIN_GDS, 0, &h), "GDS BO");
+	{
+		union drm_amdgpu_gem_mmap m = { .in.handle = h };
+
+		CHECK(drmIoctl(gpu->fd, DRM_IOCTL_AMDGPU_GEM_MMAP, &m) && errno == EPERM,
+		      "no CPU mapping of GDS");
+		drmCloseBufferHandle(gpu->fd, h);
+	}
+	CHECK(!gem_create(gpu, 1, AMDGPU_GEM_DOMAIN_GWS, 0, &h), "GWS BO");
+	drmCloseBufferHandle(gpu->fd, h);
+	CHECK(!gem_create(gpu, 1, AMDGPU_GEM_DOMAIN_OA, 0, &h), "OA BO");
+	drmCloseBufferHandle(gpu->fd, h);
+	CHECK(gem_create(gpu, 64 * 1024 + 1, AMDGPU_GEM_DOMAIN_GDS, 0, &h) ==
+	      -ENOMEM, "GDS bigger than the chip's");
+	CHECK(gem_create(gpu, 17, AMDGPU_GEM_DOMAIN_OA, 0, &h) == -ENOMEM,
+	      "OA bigger than the chip's");
+	CHECK(gem_create(gpu, 256, AMDGPU_GEM_DOMAIN_GDS,
+			 AMDGPU_GEM_CREATE_VM_ALWAYS_VALID, &h) == -EINVAL,
+	      "per-VM GDS");
+}
+
+/* A forked child's exit must not write the simulator's counters. */
+static void
+test_stats_not_from_children(void)
+{
+	char path[] = "/tmp/sim-stats-XXXXXX";
+	int fd = mkstemp(path), status;
+	pid_t pid;
+	struct stat st;
+
+	CHECK(fd >= 0, "mkstemp");
+	close(fd);
+	unlink(path);
+	setenv("AMDGPU_SIM_STATS", path, 1);
+	pid = fork();
+	if (pid == 0)
+		exit(0);	/* runs the atexit handlers */
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork");
+	CHECK(stat(path, &st) != 0, "a child wrote %s", path);
+	unlink(path);
+	unsetenv("AMDGPU_SIM_STATS");
+}
+
 int
 main(void)
 {
@@ -823,6 +980,8 @@ main(void)
 	test_bo_outlives_its_file(&gpu);
 	test_va_replace_clear(&gpu);
 	test_fence_numbers(&gpu);
+	test_uapi_6_12(&gpu);
+	test_stats_not_from_children();
 	sim_gpu_close(&gpu);
 
 	/* Everything closed: nothing of any test is left in the simulator. */

@@ -130,6 +130,22 @@ static void bench_invalidate(void)
 	       noop > 0 ? reg / noop : 0.0, unreg > 0 ? reg / unreg : 0.0);
 }
 
+/* A /proc/meminfo value, in kB, or -1. */
+static long meminfo_kb(const char *key)
+{
+	char line[128];
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, strlen(key)))
+			v = strtol(line + strlen(key), NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return v;
+}
+
 static int create_many(char *p, uint32_t *h, int n)
 {
 	int i = 0;
@@ -151,6 +167,7 @@ static void bench_many(void)
 	static uint32_t h[N];
 	char *p = map((size_t)N * 4096);
 	double t, all, calls, closing;
+	long slab0;
 	uint32_t nh;
 	int n;
 
@@ -158,12 +175,15 @@ static void bench_many(void)
 		printf("BENCH many: not enough guest memory\n");
 		return;
 	}
+	slab0 = meminfo_kb("SUnreclaim:");
 	n = create_many(p, h, N);
 	if (n < N) {
 		printf("BENCH many: registered only %d of %d\n", n, N);
 		munmap(p, (size_t)N * 4096);
 		goto out;
 	}
+	printf("BENCH many: unreclaimable slab per one-page HMM userptr: %ld bytes (SUnreclaim over %d)\n",
+	       (meminfo_kb("SUnreclaim:") - slab0) * 1024 / N, N);
 	t = now_us();
 	munmap(p, (size_t)N * 4096);	/* waits for all N DETACH answers */
 	all = now_us() - t;

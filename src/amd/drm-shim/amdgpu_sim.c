@@ -117,6 +117,8 @@ amdgpu_sim_get_stats(struct amdgpu_sim_stats *out)
 	out->live_userptrs = atomic_load(&sim.num_userptrs);
 }
 
+static pid_t sim_stats_pid;
+
 static void
 sim_write_stats_file(void)
 {
@@ -124,7 +126,9 @@ sim_write_stats_file(void)
 	struct amdgpu_sim_stats s;
 	FILE *f;
 
-	if (!path || !*path)
+	/* A forked child runs atexit handlers too, with a copy of the
+	 * counters: only the process that loaded the device writes them. */
+	if (!path || !*path || getpid() != sim_stats_pid)
 		return;
 	f = fopen(path, "w");
 	if (!f)
@@ -589,5 +593,6 @@ drm_shim_driver_init(void)
 	shim_device.version_minor = 61;
 	shim_device.version_patchlevel = 0;
 	sim_override_sysfs();
+	sim_stats_pid = getpid();
 	atexit(sim_write_stats_file);
 }

@@ -115,10 +115,15 @@ struct sim_entity {
 	uint64_t gseq[SIM_ENTITY_SLOTS];	/* of the recent ones */
 };
 
+/* Rings per IP: Linux 6.12 takes 4 compute rings (AMDGPU_MAX_COMPUTE_RINGS
+ * per context entity), 2 SDMA and 1 GFX on the simulated ASICs. */
+#define SIM_MAX_RINGS 4
+
 struct sim_ctx {
 	uint32_t id;
 	uint32_t priority;
-	struct sim_entity *entities[AMDGPU_HW_IP_NUM][2];
+	uint32_t stable_pstate;		/* the device's when it took it over */
+	struct sim_entity *entities[AMDGPU_HW_IP_NUM][SIM_MAX_RINGS];
 };
 
 struct sim_bo_list {
@@ -170,6 +175,12 @@ struct sim_device {
 	_Atomic unsigned num_userptrs;
 
 	struct amdgpu_sim_stats stats;	/* updated with atomics */
+
+	/* AMDGPU_CTX_OP_*_STABLE_PSTATE: the device's level (a
+	 * AMDGPU_CTX_STABLE_PSTATE_* value) and the context that set it,
+	 * under lock, as adev->pm.stable_pstate_ctx */
+	uint32_t stable_pstate;
+	struct sim_ctx *stable_pstate_ctx;
 };
 
 extern struct sim_device sim;
@@ -196,6 +207,14 @@ extern int (*sim_real_mprotect)(void *, size_t, int);
 /* amdgpu_sim_info.c */
 int sim_ioctl_info(int fd, unsigned long request, void *arg);
 void sim_select_asic(void);
+/* AMDGPU_INFO_HW_IP_INFO's available_rings of an IP type */
+uint32_t sim_ip_available_rings(uint32_t type);
+/* On-chip memory, as Linux 6.12 sets it up for GFX9 and GFX10 (gds_size
+ * 64 KiB, gws_size 64, oa_size 16): its size in a GEM domain's units. */
+#define SIM_GDS_SIZE (64u * 1024)
+#define SIM_GWS_SIZE 64u
+#define SIM_OA_SIZE 16u
+uint64_t sim_on_chip_size(uint32_t domain);
 
 /* amdgpu_sim_bo.c */
 int sim_ioctl_gem_create(int fd, unsigned long request, void *arg);

@@ -230,10 +230,20 @@ sim_ioctl_gem_create(int fd, unsigned long request, void *arg)
 		return -EINVAL;
 	if (flags & AMDGPU_GEM_CREATE_ENCRYPTED)
 		return -EINVAL;		/* no TMZ */
-	/* GDS, GWS and OA are on-chip: this device has none of them. */
+	/*
+	 * GDS (bytes), GWS and OA (entries) are on-chip: a BO may not be
+	 * per-VM, is never CPU-mapped, and cannot be bigger than the chip's
+	 * (AMDGPU_INFO_GDS_CONFIG); the simulator keeps its contents as any
+	 * BO's.  Placement across BOs is not modelled.
+	 */
 	if (args->in.domains & (AMDGPU_GEM_DOMAIN_GDS | AMDGPU_GEM_DOMAIN_GWS |
-				AMDGPU_GEM_DOMAIN_OA))
-		return -EINVAL;
+				AMDGPU_GEM_DOMAIN_OA)) {
+		if (flags & AMDGPU_GEM_CREATE_VM_ALWAYS_VALID)
+			return -EINVAL;
+		if (size > sim_on_chip_size(args->in.domains))
+			return -ENOMEM;
+		flags |= AMDGPU_GEM_CREATE_NO_CPU_ACCESS;
+	}
 
 	size = (size + SIM_PAGE_SIZE - 1) & ~(SIM_PAGE_SIZE - 1);
 	if (size == 0)

@@ -166,6 +166,13 @@ sim_ctx_find(struct sim_file *file, uint32_t id)
 static void
 sim_ctx_free(struct sim_ctx *ctx)
 {
+	/* as amdgpu_ctx_fini(): the level it found comes back */
+	pthread_mutex_lock(&sim.lock);
+	if (sim.stable_pstate_ctx == ctx) {
+		sim.stable_pstate = ctx->stable_pstate;
+		sim.stable_pstate_ctx = NULL;
+	}
+	pthread_mutex_unlock(&sim.lock);
 	SIM_STAT_SUB(live_contexts, 1);
 	for (unsigned i = 0; i < AMDGPU_HW_IP_NUM; i++)
 		for (unsigned j = 0; j < ARRAY_SIZE(ctx->entities[0]); j++)
@@ -215,6 +222,30 @@ sim_fence_lookup(struct sim_file *file, uint32_t ctx_id, uint32_t ip_type,
 	return r;
 }
 
+/*
+ * As Linux 6.12's amdgpu_ctx_set_stable_pstate(): one context at a time may
+ * force the level; the first time, it keeps the level it found, which the
+ * device gets back when that context goes.
+ */
+static int
+sim_set_stable_pstate(struct sim_ctx *ctx, uint32_t pstate)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&sim.lock);
+	if (sim.stable_pstate_ctx && sim.stable_pstate_ctx != ctx) {
+		r = -EBUSY;
+	} else if (sim.stable_pstate != pstate) {
+		if (!sim.stable_pstate_ctx) {
+			sim.stable_pstate_ctx = ctx;
+			ctx->stable_pstate = sim.stable_pstate;
+		}
+		sim.stable_pstate = pstate;
+	}
+	pthread_mutex_unlock(&sim.lock);
+	return r;
+}
+
 int
 sim_ioctl_ctx(int fd, unsigned long request, void *arg)
 {
@@ -223,9 +254,13 @@ sim_ioctl_ctx(int fd, unsigned long request, void *arg)
 	struct sim_ctx *ctx;
 	struct hash_entry *e;
 	int32_t prio = args->in.priority;
+	uint32_t pstate;
 
 	if (!file)
 		return -EBADF;
+	/* Only SET_STABLE_PSTATE takes flags (the level). */
+	if (args->in.op != AMDGPU_CTX_OP_SET_STABLE_PSTATE && args->in.flags)
+		return -EINVAL;
 	switch (args->in.op) {
 	case AMDGPU_CTX_OP_ALLOC_CTX:
 		if (prio < AMDGPU_CTX_PRIORITY_VERY_LOW ||
@@ -262,11 +297,22 @@ sim_ioctl_ctx(int fd, unsigned long request, void *arg)
 		args->out.state.reset_status = AMDGPU_CTX_NO_RESET;
 		return 0;
 	case AMDGPU_CTX_OP_GET_STABLE_PSTATE:
-	case AMDGPU_CTX_OP_SET_STABLE_PSTATE:
-		if (!sim_ctx_find(file, args->in.ctx_id))
+		if (!(ctx = sim_ctx_find(file, args->in.ctx_id)))
 			return -EINVAL;
+		pthread_mutex_lock(&sim.lock);
+		pstate = sim.stable_pstate;
+		pthread_mutex_unlock(&sim.lock);
 		memset(args, 0, sizeof(*args));
+		args->out.pstate.flags = pstate;
 		return 0;
+	case AMDGPU_CTX_OP_SET_STABLE_PSTATE:
+		pstate = args->in.flags;
+		if (pstate & ~AMDGPU_CTX_STABLE_PSTATE_FLAGS_MASK ||
+		    pstate > AMDGPU_CTX_STABLE_PSTATE_PEAK)
+			return -EINVAL;
+		if (!(ctx = sim_ctx_find(file, args->in.ctx_id)))
+			return -EINVAL;
+		return sim_set_stable_pstate(ctx, pstate);
 	default:
 		return -EINVAL;
 	}
@@ -841,9 +887,10 @@ sim_ip_valid(uint32_t ip_type, uint32_t ip_instance, uint32_t ring)
 	switch (ip_type) {
 	case AMDGPU_HW_IP_GFX:
 	case AMDGPU_HW_IP_COMPUTE:
-		return ring < 1;
 	case AMDGPU_HW_IP_DMA:
-		return ring < 2;
+		/* what AMDGPU_INFO_HW_IP_INFO reports */
+		return ring < SIM_MAX_RINGS &&
+		       (sim_ip_available_rings(ip_type) >> ring & 1);
 	default:
 		return false;
 	}

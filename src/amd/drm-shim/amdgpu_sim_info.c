@@ -65,6 +65,30 @@ sim_hw_ip_info(uint32_t type, struct drm_amdgpu_info_hw_ip *ip)
 	}
 }
 
+uint64_t
+sim_on_chip_size(uint32_t domain)
+{
+	switch (domain) {
+	case AMDGPU_GEM_DOMAIN_GDS:
+		return SIM_GDS_SIZE;
+	case AMDGPU_GEM_DOMAIN_GWS:
+		return SIM_GWS_SIZE;
+	case AMDGPU_GEM_DOMAIN_OA:
+		return SIM_OA_SIZE;
+	default:
+		return 0;
+	}
+}
+
+uint32_t
+sim_ip_available_rings(uint32_t type)
+{
+	struct drm_amdgpu_info_hw_ip ip;
+
+	sim_hw_ip_info(type, &ip);
+	return ip.available_rings;
+}
+
 static void
 sim_dev_info(struct drm_amdgpu_info_device *dev)
 {
@@ -184,6 +208,10 @@ sim_ioctl_info(int fd, unsigned long request, void *arg)
 		len = sizeof(v.u32);
 		break;
 	case AMDGPU_INFO_GDS_CONFIG:
+		v.gds.compute_partition_size = SIM_GDS_SIZE;
+		v.gds.gds_total_size = SIM_GDS_SIZE;
+		v.gds.gws_per_compute_partition = SIM_GWS_SIZE;
+		v.gds.oa_per_compute_partition = SIM_OA_SIZE;
 		len = sizeof(v.gds);
 		break;
 	case AMDGPU_INFO_VRAM_GTT:
