@@ -246,8 +246,12 @@ void sim_vm_init(struct sim_vm *vm);
 void sim_vm_fini(struct sim_vm *vm);
 void sim_vm_remove_bo(struct sim_vm *vm, struct sim_bo *bo);
 int sim_ioctl_gem_va(int fd, unsigned long request, void *arg);
-/* GPU accesses, with vm->lock held for reading; 0 or -EFAULT. */
+/* GPU accesses, with vm->lock held for reading.  A VM fault is counted
+ * and the access goes on (reads give zeroes, writes are dropped), as Linux
+ * 6.12 without retry faults: they return 0.  sim_gpu_fetch() is the CP's
+ * IB fetch: -EFAULT when any of it faulted. */
 int sim_gpu_read(struct sim_vm *vm, uint64_t va, void *dst, uint64_t len);
+int sim_gpu_fetch(struct sim_vm *vm, uint64_t va, void *dst, uint64_t len);
 int sim_gpu_write(struct sim_vm *vm, uint64_t va, const void *src,
 		  uint64_t len);
 int sim_gpu_copy(struct sim_vm *vm, uint64_t dst, uint64_t src, uint64_t len);

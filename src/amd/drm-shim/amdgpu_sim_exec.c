@@ -294,7 +294,9 @@ sim_run_ib(struct sim_vm *vm, uint64_t va, uint64_t bytes, uint32_t ip_type,
 	ib = malloc(bytes);
 	if (!ib)
 		return -ENOMEM;
-	r = sim_gpu_read(vm, va, ib, bytes);
+	/* An IB the CP cannot fetch hangs it: the job times out (-ETIME),
+	 * as amdgpu_job_timedout() ends it. */
+	r = sim_gpu_fetch(vm, va, ib, bytes) ? -ETIME : 0;
 	n = bytes / 4;
 	while (!r && pos < n) {
 		bool chained = false;

@@ -230,17 +230,23 @@ out:
 /* The submission the GPU is executing (set by the worker thread). */
 _Thread_local uint64_t sim_exec_seq;
 
-static int
+/*
+ * A GPU VM fault, as Linux 6.12 handles one without retry faults: the
+ * access goes to the dummy page (reads give zeroes, writes are dropped),
+ * the fault is logged (AMDGPU_INFO_GPUVM_FAULT) and the job goes on; its
+ * fence signals without an error.  Counted once per faulting access.
+ */
+static void
 sim_fault(uint64_t va)
 {
 	SIM_STAT_ADD(gpu_faults, 1);
 	atomic_store((_Atomic uint64_t *)&sim.stats.last_fault_va,
 		     va ? va : 1);
-	return -EFAULT;
 }
 
-/* CPU pointer for GPU VA @va, the bytes available there (*avail), or NULL
- * for a fault.  *zero is set for a PRT mapping (reads 0, writes dropped). */
+/* CPU pointer for GPU VA @va and the bytes available there (*avail), or
+ * NULL for a fault (then *avail is how far the fault reaches).  *zero is
+ * set for a PRT mapping (reads 0, writes dropped). */
 static uint8_t *
 sim_translate(struct sim_vm *vm, uint64_t va, bool write, uint64_t *avail,
 	      bool *zero)
@@ -249,11 +255,13 @@ sim_translate(struct sim_vm *vm, uint64_t va, bool write, uint64_t *avail,
 	const struct sim_mapping *m;
 	struct sim_bo *bo;
 
-	if (i >= vm->count || vm->maps[i].start > va)
+	*zero = false;
+	if (i >= vm->count || vm->maps[i].start > va) {
+		*avail = i < vm->count ? vm->maps[i].start - va : UINT64_MAX;
 		return NULL;
+	}
 	m = &vm->maps[i];
 	*avail = m->end - va;
-	*zero = false;
 	if (!m->bo) {
 		*zero = true;
 		return (uint8_t *)1;
@@ -269,22 +277,22 @@ sim_translate(struct sim_vm *vm, uint64_t va, bool write, uint64_t *avail,
 	return bo->cpu + m->offset + (va - m->start);
 }
 
-int
-sim_gpu_read(struct sim_vm *vm, uint64_t va, void *dst, uint64_t len)
+/* Reads @len bytes at @va; faulting bytes read as zeroes. */
+static bool
+sim_read_span(struct sim_vm *vm, uint64_t va, uint8_t *out, uint64_t len,
+	      bool *faulted)
 {
-	uint8_t *out = dst;
-
-	va &= SIM_GMC_HOLE_MASK;
 	while (len) {
-		uint64_t avail = 0;
+		uint64_t avail = 0, n;
 		bool zero;
 		uint8_t *p = sim_translate(vm, va, false, &avail, &zero);
-		uint64_t n;
 
-		if (!p)
-			return sim_fault(va);
 		n = MIN2(avail, len);
-		if (zero)
+		if (!p && !*faulted) {
+			sim_fault(va);
+			*faulted = true;
+		}
+		if (!p || zero)
 			memset(out, 0, n);
 		else
 			memcpy(out, p, n);
@@ -292,13 +300,32 @@ sim_gpu_read(struct sim_vm *vm, uint64_t va, void *dst, uint64_t len)
 		va += n;
 		len -= n;
 	}
+	return !*faulted;
+}
+
+int
+sim_gpu_read(struct sim_vm *vm, uint64_t va, void *dst, uint64_t len)
+{
+	bool faulted = false;
+
+	sim_read_span(vm, va & SIM_GMC_HOLE_MASK, dst, len, &faulted);
 	return 0;
+}
+
+int
+sim_gpu_fetch(struct sim_vm *vm, uint64_t va, void *dst, uint64_t len)
+{
+	bool faulted = false;
+
+	return sim_read_span(vm, va & SIM_GMC_HOLE_MASK, dst, len, &faulted) ?
+	       0 : -EFAULT;
 }
 
 int
 sim_gpu_write(struct sim_vm *vm, uint64_t va, const void *src, uint64_t len)
 {
 	const uint8_t *in = src;
+	bool faulted = false;
 
 	va &= SIM_GMC_HOLE_MASK;
 	SIM_STAT_ADD(bytes_moved, len);
@@ -306,12 +333,13 @@ sim_gpu_write(struct sim_vm *vm, uint64_t va, const void *src, uint64_t len)
 		uint64_t avail = 0;
 		bool zero;
 		uint8_t *p = sim_translate(vm, va, true, &avail, &zero);
-		uint64_t n;
+		uint64_t n = MIN2(avail, len);
 
-		if (!p)
-			return sim_fault(va);
-		n = MIN2(avail, len);
-		if (!zero)
+		if (!p && !faulted) {
+			sim_fault(va);
+			faulted = true;
+		}
+		if (p && !zero)
 			memcpy(p, in, n);
 		in += n;
 		va += n;
@@ -320,37 +348,13 @@ sim_gpu_write(struct sim_vm *vm, uint64_t va, const void *src, uint64_t len)
 	return 0;
 }
 
-/* Checks the whole destination and source first, so that a fault leaves
- * memory untouched, then copies chunk by chunk at memcpy speed. */
-static int
-sim_check_range(struct sim_vm *vm, uint64_t va, uint64_t len, bool write)
-{
-	while (len) {
-		uint64_t avail = 0;
-		bool zero;
-
-		if (!sim_translate(vm, va, write, &avail, &zero))
-			return sim_fault(va);
-		if (avail >= len)
-			break;
-		va += avail;
-		len -= avail;
-	}
-	return 0;
-}
-
 int
 sim_gpu_copy(struct sim_vm *vm, uint64_t dst, uint64_t src, uint64_t len)
 {
-	int r;
+	bool sfault = false, dfault = false;
 
 	dst &= SIM_GMC_HOLE_MASK;
 	src &= SIM_GMC_HOLE_MASK;
-	r = sim_check_range(vm, src, len, false);
-	if (!r)
-		r = sim_check_range(vm, dst, len, true);
-	if (r)
-		return r;
 	SIM_STAT_ADD(bytes_moved, len);
 	while (len) {
 		uint64_t savail = 0, davail = 0, n;
@@ -358,11 +362,17 @@ sim_gpu_copy(struct sim_vm *vm, uint64_t dst, uint64_t src, uint64_t len)
 		uint8_t *s = sim_translate(vm, src, false, &savail, &szero);
 		uint8_t *d = sim_translate(vm, dst, true, &davail, &dzero);
 
-		if (!s || !d)
-			return sim_fault(!s ? src : dst);
+		if (!s && !sfault) {
+			sim_fault(src);
+			sfault = true;
+		}
+		if (!d && !dfault) {
+			sim_fault(dst);
+			dfault = true;
+		}
 		n = MIN3(savail, davail, len);
-		if (!dzero) {
-			if (szero)
+		if (d && !dzero) {
+			if (!s || szero)
 				memset(d, 0, n);
 			else
 				memmove(d, s, n);
@@ -377,22 +387,21 @@ sim_gpu_copy(struct sim_vm *vm, uint64_t dst, uint64_t src, uint64_t len)
 int
 sim_gpu_fill(struct sim_vm *vm, uint64_t va, uint32_t value, uint64_t len)
 {
-	int r;
+	bool faulted = false;
 
 	va &= SIM_GMC_HOLE_MASK;
-	r = sim_check_range(vm, va, len, true);
-	if (r)
-		return r;
 	SIM_STAT_ADD(bytes_moved, len);
 	while (len) {
 		uint64_t avail = 0, n;
 		bool zero;
 		uint8_t *p = sim_translate(vm, va, true, &avail, &zero);
 
-		if (!p)
-			return sim_fault(va);
 		n = MIN2(avail, len);
-		if (!zero) {
+		if (!p && !faulted) {
+			sim_fault(va);
+			faulted = true;
+		}
+		if (p && !zero) {
 			if (value == 0 || value == UINT32_MAX ||
 			    ((value & 0xff) * 0x01010101u) == value) {
 				memset(p, value & 0xff, n);
