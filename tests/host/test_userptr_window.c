@@ -7,6 +7,7 @@
  * test_userptr_gpu.c.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -112,9 +113,23 @@ new_table(struct recorder *rec, unsigned *logs,
 struct own_vm {
    struct recorder rec;
    unsigned logs;
+   char last_log[512];
    struct amdgpu_userptr_vm *vm;
    struct amdgpu_userptr_table *t;
 };
+
+/* Counts the log lines and keeps the last one. */
+static void
+own_vm_log(void *data, const char *fmt, ...)
+{
+   struct own_vm *o = data;
+   va_list ap;
+
+   o->logs++;
+   va_start(ap, fmt);
+   vsnprintf(o->last_log, sizeof(o->last_log), fmt, ap);
+   va_end(ap);
+}
 
 static void
 own_vm_init(struct own_vm *o)
@@ -124,8 +139,8 @@ own_vm_init(struct own_vm *o)
    };
 
    *o = (struct own_vm){ 0 };
-   o->vm = amdgpu_userptr_vm_create(NULL, quiet, &o->logs);
-   o->t = amdgpu_userptr_table_create(o->vm, &ops, NULL, quiet, &o->logs);
+   o->vm = amdgpu_userptr_vm_create(NULL, own_vm_log, o);
+   o->t = amdgpu_userptr_table_create(o->vm, &ops, NULL, own_vm_log, o);
 }
 
 static void
@@ -310,6 +325,8 @@ test_private_ram(void)
    CHECK(amdgpu_userptr_import(o.t, 1, &iov, 1, 4 * page, false, &up) ==
          -EOPNOTSUPP);
    CHECK(o.rec.created == 0 && o.logs == 1);
+   CHECK(strstr(o.last_log, "not shared with the host") &&
+         strstr(o.last_log, "share=on"));
    own_vm_fini(&o);
    munmap(priv, 4 * page);
 }
@@ -478,6 +495,8 @@ test_hugetlb_ram(void)
       CHECK(amdgpu_userptr_import(o.t, 1, &iov, 1, 2 * page, false, &up) ==
             -EOPNOTSUPP);
       CHECK(o.rec.created == 0 && o.logs == 1);
+      /* the hint names the cause, not just "shared normal pages" */
+      CHECK(strstr(o.last_log, "2048 KiB huge pages (hugetlbfs)"));
       munmap(p, huge);
    }
    if (fd >= 0)
