@@ -7,6 +7,12 @@
  * test_userptr_gpu.c.
  */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -27,7 +33,7 @@ static uint8_t *ram;
 static struct amdgpu_userptr_vm *vm;
 
 struct recorder {
-   unsigned created, closed, next_handle;
+   unsigned created, closed, waited, next_handle;
    void *addr;
    uint64_t size;
    bool readonly;
@@ -576,6 +582,75 @@ test_vm_budgets(void)
    amdgpu_userptr_vm_destroy(bvm);
 }
 
+static void
+rec_wait_idle(void *data, uint32_t handle)
+{
+   ((struct recorder *)data)->waited++;
+}
+
+/* Makes every mmap(PROT_NONE, MAP_FIXED) of this process fail: what the
+ * window's emptying does, refused as the kernel refuses it at
+ * vm.max_map_count or without memory. */
+static bool
+refuse_fixed_prot_none_mmap(void)
+{
+   struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 0, 5),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+               offsetof(struct seccomp_data, args[2])),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROT_NONE, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+               offsetof(struct seccomp_data, args[3])),
+      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MAP_FIXED, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOMEM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+   };
+   struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+
+   return !prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) &&
+          !prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/*
+ * A window that cannot be emptied: the detach fails after the BO was
+ * waited idle, and the userptr is dead (detached for good, attach EIO),
+ * yet destroyed cleanly.  In a child, since the filter stays.
+ */
+static void
+test_dead_userptr(void)
+{
+   pid_t pid = fork();
+   int status;
+
+   if (pid == 0) {
+      struct recorder rec = { 0 };
+      unsigned logs = 0;
+      struct amdgpu_userptr_ops ops = {
+         .create_bo = rec_create, .close_bo = rec_close,
+         .wait_idle = rec_wait_idle, .data = &rec,
+      };
+      struct amdgpu_userptr_table *t =
+         amdgpu_userptr_table_create(vm, &ops, NULL, quiet, &logs);
+      struct iovec iov = pages(40, 4);
+      struct amdgpu_userptr *up;
+
+      CHECK(amdgpu_userptr_import(t, 1, &iov, 1, 4 * page, false, &up) == 0);
+      CHECK(refuse_fixed_prot_none_mmap());
+      CHECK(amdgpu_userptr_detach(up) == -ENOMEM);
+      CHECK(rec.waited == 1 && logs == 1);
+      CHECK(!amdgpu_userptr_is_attached(up));
+      CHECK(amdgpu_userptr_attach(up, &iov, 1) == -EIO);
+      amdgpu_userptr_destroy(up);
+      CHECK(rec.closed == 1);
+      amdgpu_userptr_table_destroy(t);
+      _exit(test_failures ? 1 : 0);
+   }
+   CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+         "the child's checks (status 0x%x)", status);
+}
+
 /* Register/unregister many times: LeakSanitizer checks at exit, and the
  * table's own accounting must return to zero. */
 static void
@@ -635,6 +710,7 @@ main(int argc, char **argv)
    test_found_ram();
    test_hugetlb_ram();
    test_vm_budgets();
+   test_dead_userptr();
    test_cycles(cycles);
    amdgpu_userptr_vm_destroy(vm);
 
