@@ -182,7 +182,7 @@ static void bench_many(void)
 		munmap(p, (size_t)N * 4096);
 		goto out;
 	}
-	printf("BENCH many: unreclaimable slab per one-page HMM userptr: %ld bytes (SUnreclaim over %d)\n",
+	printf("BENCH many: unreclaimable slab per one-page HMM userptr: about %ld bytes (SUnreclaim over %d; per-CPU caches and deferred frees blur it)\n",
 	       (meminfo_kb("SUnreclaim:") - slab0) * 1024 / N, N);
 	t = now_us();
 	munmap(p, (size_t)N * 4096);	/* waits for all N DETACH answers */
